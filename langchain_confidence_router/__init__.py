@@ -1,0 +1,1 @@
+"""LangChain integration for confidence-router (the routed chat model lands here)."""

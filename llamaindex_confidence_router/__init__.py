@@ -1,0 +1,1 @@
+"""LlamaIndex integration for confidence-router (the routed LLM lands here)."""

@@ -1,0 +1,111 @@
+"""The `confidence-router` command: `demo` and `calibrate`."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from confidence_router.errors import ConfidenceRouterError, InvalidInputError
+
+
+def load_prompts(path: Path) -> list[Any]:
+    """Prompts from a text file (one a line) or JSONL (`prompt`/`question` text or `messages`)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        lines = [line.strip() for line in fh if line.strip()]
+    if ".jsonl" not in path.name:
+        return lines
+    prompts: list[Any] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        value = row.get("messages") or row.get("prompt") or row.get("question")
+        if value is None:
+            raise InvalidInputError(f"{path}:{number}: needs 'messages', 'prompt' or 'question'")
+        prompts.append(value)
+    return prompts
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return share
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confidence-router", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="route built-in easy and hard questions, print a table")
+    demo.add_argument("--threshold", type=_share, help="fixed threshold (default: calibrated)")
+    demo.add_argument("--target-cloud-share", type=_share, default=0.5)
+    demo.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
+    demo.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")
+    demo.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    demo.add_argument("--max-new-tokens", type=int, default=64)
+    cal = sub.add_parser("calibrate", help="threshold that escalates a target share of prompts")
+    cal.add_argument("--prompts", type=Path, required=True, help=".txt or .jsonl(.gz) prompts")
+    cal.add_argument("--target-cloud-share", type=_share, required=True)
+    cal.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    cal.add_argument("--estimator", default="max_sequence_probability")
+    cal.add_argument("--max-new-tokens", type=int, default=128)
+    return parser
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from confidence_router.models.bundled import DEFAULT_EDGE
+    from confidence_router.models.transformers import TransformersModel
+    from confidence_router.routing import CascadeRouter, calibrate_threshold
+    from confidence_router.routing.no_cloud import NoCloud
+
+    prompts = load_prompts(args.prompts)
+    edge = TransformersModel(args.edge_model or DEFAULT_EDGE)
+    router = CascadeRouter(edge, NoCloud(), estimator=args.estimator)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rscored {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    result = calibrate_threshold(
+        router,
+        prompts,
+        args.target_cloud_share,
+        max_new_tokens=args.max_new_tokens,
+        progress=progress,
+    )
+    print(file=sys.stderr)
+    summary = result.model_dump(exclude={"confidences"})
+    summary.update(n=result.n, estimator=router.estimator.name, edge_model=edge.model_name)
+    print(json.dumps(summary, indent=2))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from confidence_router.demo import run_demo
+
+            run_demo(
+                threshold=args.threshold,
+                target_cloud_share=args.target_cloud_share,
+                cloud_base_url=args.cloud_base_url,
+                cloud_model=args.cloud_model,
+                edge_model=args.edge_model,
+                max_new_tokens=args.max_new_tokens,
+            )
+        else:
+            _calibrate(args)
+    except ConfidenceRouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The demo: calibrate on built-in prompts, route easy and hard questions, print a table."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+from confidence_router.models.bundled import DEFAULT_CLOUD, DEFAULT_EDGE
+from confidence_router.models.openai import OpenAIChatModel
+from confidence_router.routing import CascadeRouter, Pricing, RoutedResponse, calibrate_threshold
+
+# Calibration prompts (never the demo questions): a spread of easy and hard requests.
+CALIBRATION_PROMPTS: tuple[str, ...] = (
+    "What color is the sky on a clear day?",
+    "Say hello in French.",
+    "What is 10 + 5?",
+    "Name the largest planet in the solar system.",
+    "Translate 'thank you' into Spanish.",
+    "What is the boiling point of water in Celsius?",
+    "Explain the difference between a mutex and a semaphore in two sentences.",
+    "What is the derivative of x^3 * ln(x)?",
+    "Who proved Fermat's Last Theorem, and in which year was the proof completed?",
+    "Write a haiku about entropy.",
+    "A train leaves at 3:40 pm and arrives at 6:15 pm. How long is the trip in minutes?",
+    "What does the Rust borrow checker prevent?",
+)
+
+DEMO_QUESTIONS: tuple[str, ...] = (
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What is 2 + 2?",
+    "What is the chemical symbol for gold?",
+    "If a shirt costs $20 after a 20% discount, what was the original price?",
+    "Write a Python function that returns the n-th Fibonacci number iteratively.",
+    "In which year did the Treaty of Westphalia end the Thirty Years' War?",
+    "What is the time complexity of building a binary heap from n elements, and why?",
+)
+
+# Illustrative prices (per million tokens) so the table shows a cost; the edge is free.
+DEMO_PRICES = {
+    "edge": Pricing(),
+    "cloud": Pricing(input_per_million=0.15, output_per_million=0.60),
+}
+
+
+def _excerpt(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def format_table(questions: tuple[str, ...] | list[str], results: list[RoutedResponse]) -> str:
+    """A plain-text table: question, route, reason, confidence, latency, answer excerpt."""
+    header = f"{'question':<42} {'route':<5} {'reason':<15} {'conf':>5} {'sec':>6}  answer"
+    lines = [header, "-" * len(header)]
+    for question, result in zip(questions, results, strict=True):
+        conf = "-" if result.confidence is None else f"{result.confidence:.3f}"
+        lines.append(
+            f"{_excerpt(question, 42):<42} {result.route:<5} {result.reason.value:<15} "
+            f"{conf:>5} {result.latency.total_s:>6.1f}  {_excerpt(result.text, 60)}"
+        )
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _cloud(base_url: str | None, model: str | None, out: TextIO) -> Iterator[OpenAIChatModel]:
+    if base_url:
+        key = os.environ.get("CONFIDENCE_ROUTER_CLOUD_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        yield OpenAIChatModel(model or "gpt-4o-mini", base_url=base_url, api_key=key)
+        return
+    from confidence_router.server import LlamaCppServer
+
+    print(f"starting the local cloud server ({model or DEFAULT_CLOUD}) on 127.0.0.1 ...", file=out)
+    with LlamaCppServer(model or DEFAULT_CLOUD) as server:
+        print(f"cloud server ready at {server.base_url}", file=out)
+        yield OpenAIChatModel(server.model_alias, base_url=server.base_url, timeout=300)
+
+
+def run_demo(
+    *,
+    threshold: float | None = None,
+    target_cloud_share: float = 0.5,
+    cloud_base_url: str | None = None,
+    cloud_model: str | None = None,
+    edge_model: str | None = None,
+    max_new_tokens: int = 64,
+    out: TextIO = sys.stdout,
+) -> list[RoutedResponse]:
+    """Run the demo end to end and print its table; returns the routed responses."""
+    from confidence_router.models.transformers import TransformersModel
+
+    print(f"loading the edge model ({edge_model or DEFAULT_EDGE}) ...", file=out)
+    edge = TransformersModel(edge_model or DEFAULT_EDGE)
+    with _cloud(cloud_base_url, cloud_model, out) as cloud:
+        router = CascadeRouter(edge, cloud, max_new_tokens=max_new_tokens, prices=DEMO_PRICES)
+        if threshold is None:
+            print(
+                f"calibrating on {len(CALIBRATION_PROMPTS)} built-in prompts for a "
+                f"{target_cloud_share:.0%} cloud share ...",
+                file=out,
+            )
+            calibration = calibrate_threshold(router, CALIBRATION_PROMPTS, target_cloud_share)
+            threshold = calibration.threshold
+            print(
+                f"calibrated threshold = {threshold:.4f} (escalates "
+                f"{calibration.achieved_cloud_share:.0%} of the calibration prompts)",
+                file=out,
+            )
+        router = router.with_threshold(threshold)
+        results = [router.route(q) for q in DEMO_QUESTIONS]
+    print(format_table(DEMO_QUESTIONS, results), file=out)
+    escalated = sum(r.escalated for r in results)
+    cost = sum(r.cost for r in results)
+    print(
+        f"escalated {escalated}/{len(results)} ({escalated / len(results):.0%}) at threshold "
+        f"{threshold:.4f} ({router.estimator.name}); estimated cost {cost:.6f}",
+        file=out,
+    )
+    return results

@@ -1,0 +1,83 @@
+"""What one backend call returns: the greedy answer's statistics, optional samples, usage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from confidence_router.messages import ToolCall
+
+
+class Usage(BaseModel):
+    """Token counts of one tier for one request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One generated answer and its per-token statistics (natural-log probabilities).
+
+    `token_logprobs[t]` is log p(token_t | prefix) under the model's raw distribution
+    (temperature 1, no top-k/top-p), `token_entropies[t]` the entropy of that distribution at
+    step t (in nats).
+    Either may be empty when the backend cannot supply it.
+    """
+
+    text: str
+    token_ids: tuple[int, ...] = ()
+    token_logprobs: tuple[float, ...] = ()
+    token_entropies: tuple[float, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+
+    @property
+    def num_tokens(self) -> int:
+        return max(len(self.token_ids), len(self.token_logprobs))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One backend call: the greedy answer, `samples` when asked, and token usage."""
+
+    greedy: Answer
+    samples: tuple[Answer, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.greedy.text
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.greedy.tool_calls
+
+
+class GenerationOptions(BaseModel):
+    """What to generate. Backends ignore what they cannot do only when it is not asked for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_new_tokens: int = Field(default=256, ge=1, le=32768)
+    logprobs: bool = False
+    entropy: bool = False
+    num_samples: int = Field(default=0, ge=0, le=64)
+    temperature: float = Field(default=1.0, gt=0.0, le=5.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: tuple[str, ...] = ()
+    seed: int | None = None

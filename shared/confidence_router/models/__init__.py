@@ -1,0 +1,25 @@
+"""Model backends: in-process transformers, any OpenAI-compatible server, bundled model files."""
+
+from confidence_router.models.base import Capabilities, ChatBackend
+from confidence_router.models.bundled import BUNDLED, bundled_model_path, resolve_model_path
+from confidence_router.models.openai import OpenAIChatModel
+
+
+def __getattr__(name: str) -> object:
+    # transformers/torch import lazily: a cloud-only user never pays for them.
+    if name == "TransformersModel":
+        from confidence_router.models.transformers import TransformersModel
+
+        return TransformersModel
+    raise AttributeError(name)
+
+
+__all__ = [
+    "BUNDLED",
+    "Capabilities",
+    "ChatBackend",
+    "OpenAIChatModel",
+    "TransformersModel",
+    "bundled_model_path",
+    "resolve_model_path",
+]

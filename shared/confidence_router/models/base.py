@@ -1,0 +1,63 @@
+"""The backend protocol: messages (and tools) in, one `Generation` out."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from confidence_router.generation import Generation, GenerationOptions
+from confidence_router.messages import ChatMessage
+from confidence_router.uncertainty.statistics import Statistic
+
+
+class Capabilities(BaseModel):
+    """What a backend can supply; routers check it at construction."""
+
+    model_config = ConfigDict(frozen=True)
+
+    statistics: frozenset[Statistic] = frozenset()
+    tools: bool = False
+    context_window: int | None = None
+
+    def missing(self, needed: frozenset[Statistic]) -> frozenset[Statistic]:
+        return needed - self.statistics
+
+
+class ChatBackend(ABC):
+    """A chat model that returns one generation's text and statistics."""
+
+    tier: str = "edge"
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str: ...
+
+    @abstractmethod
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        """Generate the greedy answer (and `options.num_samples` samples) for a conversation."""
+
+    async def agenerate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        """Async form; by default runs `generate` in a worker thread."""
+        return await asyncio.to_thread(self.generate, messages, options, tools)
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
+        """Prompt tokens for a conversation, when the backend can count them offline."""
+        return None

@@ -1,0 +1,320 @@
+"""Any OpenAI-compatible chat server as a backend: the cloud tier, or an edge with log-probs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+from pydantic import SecretStr
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from confidence_router.errors import (
+    BackendError,
+    CloudRequestError,
+    CloudUnavailableError,
+    ConfigurationError,
+)
+from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
+from confidence_router.messages import ChatMessage, ToolCall
+from confidence_router.models.base import Capabilities, ChatBackend
+from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
+from confidence_router.uncertainty.statistics import Statistic
+
+_LOGPROB_STATS = frozenset(
+    {Statistic.GREEDY_LOGPROBS, Statistic.GREEDY_ENTROPY, Statistic.SAMPLE_LOGPROBS}
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Rate limits, 5xx, timeouts and dropped connections are retried; other 4xx never are."""
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def retry_after_seconds(exc: BaseException | None, cap: float) -> float | None:
+    """The server's Retry-After (seconds form), if it sent one, capped at `cap`."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(cap, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _Backoff:
+    """Exponential backoff with full jitter, honouring Retry-After when the server sends it."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(exc, self.maximum)
+        if hinted is not None:
+            return hinted
+        ceiling = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)
+
+
+def topk_entropy(top_logprobs: Sequence[float]) -> float:
+    """Entropy (nats) of the top-k distribution renormalised to sum to one.
+
+    It ignores the probability mass outside the top k, so it approximates (and usually
+    underestimates) the full-vocabulary entropy; with k=1 it is always 0.
+    """
+    if not top_logprobs:
+        return 0.0
+    peak = max(top_logprobs)
+    weights = [math.exp(lp - peak) for lp in top_logprobs]
+    total = math.fsum(weights)
+    probs = [w / total for w in weights]
+    return -math.fsum(p * math.log(p) for p in probs if p > 0)
+
+
+class OpenAIChatModel(ChatBackend):
+    """A chat model behind an OpenAI-compatible `base_url` (OpenAI, vLLM, llama.cpp, ...).
+
+    Greedy answers use temperature 0; each sample is a separate request at the sampling
+    temperature (many servers ignore `n`). With `logprobs=True` it also asks for per-token
+    log-probs and `top_logprobs` alternatives; the per-step entropy is then the entropy of the
+    renormalised top-k alternatives (`topk_entropy`), an approximation of the full entropy.
+    Failures are retried with tenacity: exponential backoff with jitter (or the server's
+    Retry-After), at most `max_attempts` tries and `max_retry_seconds` in all.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: SecretStr | str | None = None,
+        timeout: float = 60.0,
+        max_attempts: int = 4,
+        max_retry_seconds: float = 120.0,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        logprobs: bool = False,
+        top_logprobs: int = 5,
+        context_window: int | None = None,
+        parse_text_tool_calls: bool = True,
+        tier: str = "cloud",
+        default_headers: dict[str, str] | None = None,
+    ) -> None:
+        if not model:
+            raise ConfigurationError("model", "a model name is required")
+        if timeout <= 0:
+            raise ConfigurationError("timeout", f"must be > 0 seconds, got {timeout}")
+        if not 1 <= max_attempts <= 20:
+            raise ConfigurationError("max_attempts", f"must be in [1, 20], got {max_attempts}")
+        if not 0 <= top_logprobs <= 20:
+            raise ConfigurationError("top_logprobs", f"must be in [0, 20], got {top_logprobs}")
+        if tier not in ("edge", "cloud"):
+            raise ConfigurationError("tier", f"must be 'edge' or 'cloud', got {tier!r}")
+        self._model = model
+        self.base_url = base_url
+        self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key or "none")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_seconds = max_retry_seconds
+        self._backoff = _Backoff(initial_backoff, max_backoff)
+        self.logprobs = logprobs
+        self.top_logprobs = top_logprobs
+        self.parse_text_tool_calls = parse_text_tool_calls
+        self.tier = tier
+        client_args: dict[str, Any] = {
+            "base_url": base_url,
+            "api_key": self.api_key.get_secret_value(),
+            "timeout": timeout,
+            "max_retries": 0,  # tenacity owns retries
+            "default_headers": default_headers,
+        }
+        self._client = openai.OpenAI(**client_args)
+        self._aclient = openai.AsyncOpenAI(**client_args)
+        stats = frozenset({Statistic.SAMPLES}) | (_LOGPROB_STATS if logprobs else frozenset())
+        self._capabilities = Capabilities(
+            statistics=stats, tools=True, context_window=context_window
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIChatModel(model={self._model!r}, base_url={self.base_url!r}, "
+            f"tier={self.tier!r})"
+        )
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        tools: Sequence[dict[str, Any]] | None,
+        *,
+        sample: bool,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [m.to_openai() for m in messages],
+            "max_tokens": options.max_new_tokens,
+            "temperature": options.temperature if sample else 0.0,
+        }
+        if sample and options.top_p < 1.0:
+            body["top_p"] = options.top_p
+        if options.stop:
+            body["stop"] = list(options.stop)
+        if options.seed is not None:
+            body["seed"] = options.seed
+        if tools:
+            body["tools"] = list(tools)
+        wants_logprobs = options.logprobs or options.entropy
+        if self.logprobs and wants_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = max(1, self.top_logprobs)
+        return body
+
+    def _retrying_args(self) -> dict[str, Any]:
+        return {
+            "retry": retry_if_exception(is_retryable),
+            "stop": stop_after_attempt(self.max_attempts)
+            | stop_after_delay(self.max_retry_seconds),
+            "wait": self._backoff,
+            "reraise": True,
+        }
+
+    def _translate(self, exc: Exception) -> BackendError:
+        where = f"{self.tier} model {self._model!r} at {self.base_url or 'api.openai.com'}"
+        if isinstance(exc, openai.APIStatusError) and not is_retryable(exc):
+            msg = f"{where} rejected the request: HTTP {exc.status_code}"
+            if self.tier == "cloud":
+                return CloudRequestError(msg, status_code=exc.status_code)
+            return BackendError(msg, tier=self.tier)
+        msg = f"{where} did not answer after {self.max_attempts} attempts: {type(exc).__name__}"
+        if self.tier == "cloud":
+            return CloudUnavailableError(msg)
+        return BackendError(msg, tier=self.tier, retryable=True)
+
+    def _call(self, body: dict[str, Any]) -> Any:
+        try:
+            for attempt in Retrying(**self._retrying_args()):
+                with attempt:
+                    return self._client.chat.completions.create(**body)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _acall(self, body: dict[str, Any]) -> Any:
+        try:
+            async for attempt in AsyncRetrying(**self._retrying_args()):
+                with attempt:
+                    return await self._aclient.chat.completions.create(**body)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _answer(
+        self, response: Any, tools: Sequence[dict[str, Any]] | None
+    ) -> tuple[Answer, Usage]:
+        if not getattr(response, "choices", None):
+            raise BackendError(
+                f"{self.tier} model {self._model!r}: response has no choices", tier=self.tier
+            )
+        choice = response.choices[0]
+        message = choice.message
+        text = message.content or ""
+        calls: tuple[ToolCall, ...] = tuple(
+            ToolCall(
+                id=call.id or f"call_{i}",
+                name=call.function.name,
+                arguments=json.loads(call.function.arguments or "{}"),
+            )
+            for i, call in enumerate(message.tool_calls or ())
+        )
+        if tools and not calls and self.parse_text_tool_calls:
+            text, calls = parse_tool_calls(text, tool_names(tools))
+        logprobs: tuple[float, ...] = ()
+        entropies: tuple[float, ...] = ()
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if content:
+            logprobs = tuple(float(t.logprob) for t in content)
+            entropies = tuple(
+                topk_entropy([float(a.logprob) for a in (t.top_logprobs or ())]) for t in content
+            )
+        usage = response.usage
+        finish = "tool_calls" if calls else (choice.finish_reason or "stop")
+        answer = Answer(
+            text=text.strip(),
+            token_logprobs=logprobs,
+            token_entropies=entropies,
+            tool_calls=calls,
+            finish_reason=finish,
+        )
+        counted = Usage(
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+        return answer, counted
+
+    def _collect(
+        self, responses: Sequence[Any], tools: Sequence[dict[str, Any]] | None
+    ) -> Generation:
+        parsed = [self._answer(r, tools) for r in responses]
+        usage = Usage(
+            input_tokens=parsed[0][1].input_tokens,
+            output_tokens=sum(u.output_tokens for _, u in parsed),
+        )
+        return Generation(
+            greedy=parsed[0][0],
+            samples=tuple(a for a, _ in parsed[1:]),
+            usage=usage,
+            model=self._model,
+        )
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        options = options or GenerationOptions()
+        responses = [self._call(self._request(messages, options, tools, sample=False))]
+        for _ in range(options.num_samples):
+            responses.append(self._call(self._request(messages, options, tools, sample=True)))
+        return self._collect(responses, tools)
+
+    async def agenerate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        options = options or GenerationOptions()
+        bodies = [self._request(messages, options, tools, sample=False)] + [
+            self._request(messages, options, tools, sample=True) for _ in range(options.num_samples)
+        ]
+        responses = await asyncio.gather(*(self._acall(b) for b in bodies))
+        return self._collect(responses, tools)

@@ -1,0 +1,79 @@
+"""Tool calls out of model text.
+
+Two shapes are recognised: Hermes/Qwen `<tool_call>{json}</tool_call>` blocks, and a JSON object
+`{"name": ..., "arguments": {...}}` alone in the answer, bare or in a fenced block, whose name is
+one of the offered tools (Qwen2.5-Coder answers tool requests that way; llama.cpp servers pass it
+through as plain content). Anything else stays content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from confidence_router.messages import ToolCall
+
+_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+_FENCED = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def _as_call(obj: Any, names: Collection[str] | None) -> ToolCall | None:
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    if names is not None and obj["name"] not in names:
+        return None
+    args = obj.get("arguments", obj.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(args, dict):
+        return None
+    return ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=obj["name"], arguments=args)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def parse_tool_calls(
+    text: str, tool_names: Collection[str] | None = None
+) -> tuple[str, tuple[ToolCall, ...]]:
+    """Split model text into (remaining content, tool calls).
+
+    `tool_names` limits calls to the offered tools (and is required for the bare-JSON shape).
+    """
+    calls: list[ToolCall] = []
+    kept: list[str] = []
+    last = 0
+    for match in _BLOCK.finditer(text):
+        call = _as_call(_loads(match.group(1)), tool_names)
+        if call is None:
+            continue
+        calls.append(call)
+        kept.append(text[last : match.start()])
+        last = match.end()
+    if calls:
+        kept.append(text[last:])
+        return "".join(kept).strip(), tuple(calls)
+    if tool_names:
+        fenced = _FENCED.match(text)
+        body = fenced.group(1) if fenced else text.strip()
+        parsed = _loads(body)
+        items = parsed if isinstance(parsed, list) else [parsed]
+        found = [_as_call(item, tool_names) for item in items]
+        if items and all(call is not None for call in found):
+            return "", tuple(call for call in found if call is not None)
+    return text, ()
+
+
+def tool_names(tools: Collection[dict[str, Any]] | None) -> frozenset[str]:
+    """The names of OpenAI-style tool definitions."""
+    return frozenset(t["function"]["name"] for t in tools or ())

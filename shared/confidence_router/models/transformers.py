@@ -1,0 +1,284 @@
+"""In-process edge backend over Hugging Face `transformers`: any local model folder or GGUF."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DynamicCache,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+)
+
+from confidence_router.errors import ConfigurationError, ModelLoadError, PromptTooLongError
+from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
+from confidence_router.messages import ChatMessage
+from confidence_router.models.base import Capabilities, ChatBackend
+from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
+from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
+from confidence_router.uncertainty.statistics import Statistic
+
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+
+class _StepStatistics(LogitsProcessor):  # type: ignore[misc]
+    """Records, for every row and step, the log-prob of the chosen token and the step's entropy.
+
+    It sees the raw logits (it runs before any temperature / top-p warper), keeps one step's
+    log-softmax to look up the token chosen at that step when the next step starts, and so never
+    holds more than one (batch, vocab) tensor.
+    """
+
+    def __init__(self, want_entropy: bool) -> None:
+        self.want_entropy = want_entropy
+        self.logprobs: list[torch.Tensor] = []
+        self.entropies: list[torch.Tensor] = []
+        self._previous: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self._previous is not None:
+            self._record_chosen(input_ids[:, -1])
+        logp = torch.log_softmax(scores.float(), dim=-1)
+        if self.want_entropy:
+            p = logp.exp()
+            self.entropies.append(-(p * torch.where(p > 0, logp, 0.0)).sum(-1))
+        self._previous = logp
+        return scores
+
+    def _record_chosen(self, chosen: torch.Tensor) -> None:
+        assert self._previous is not None
+        self.logprobs.append(self._previous.gather(1, chosen[:, None]).squeeze(1))
+        self._previous = None
+
+    def finish(self, last_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(batch, steps) log-probs and entropies once generation has ended."""
+        if self._previous is not None:
+            self._record_chosen(last_tokens)
+        logprobs = torch.stack(self.logprobs, dim=1)
+        entropies = torch.stack(self.entropies, dim=1) if self.entropies else None
+        return logprobs, entropies
+
+
+class _GreedyFirstRow(LogitsProcessor):  # type: ignore[misc]
+    """Makes row 0 of a sampled batch greedy, so one `generate` call yields greedy + samples."""
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        forced = torch.full_like(scores[0], float("-inf"))
+        forced[scores[0].argmax()] = 0.0
+        scores = scores.clone()
+        scores[0] = forced
+        return scores
+
+
+class TransformersModel(ChatBackend):
+    """An edge model running in-process on CPU (or any torch device).
+
+    `model` is a bundled model name (default `smollm2-135m-instruct`), a `.gguf` file, or a local
+    Hugging Face model folder (with `gguf_file=` naming a GGUF inside it). Nothing is downloaded.
+
+    One `generate` call returns the greedy answer with per-token log-probs and per-step entropies
+    and, when `options.num_samples` > 0, that many sampled answers from the same batched decode:
+    the prompt is encoded and prefilled once and its cache shared by every row.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_EDGE,
+        *,
+        gguf_file: str | None = None,
+        dtype: DType = "bfloat16",
+        device: str = "cpu",
+        num_threads: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        path = resolve_model_path(model)
+        folder, gguf = (path.parent, path.name) if path.is_file() else (path, gguf_file)
+        if path.is_file() and path.suffix != ".gguf":
+            raise ConfigurationError("model", f"{path} is a file but not a .gguf model")
+        if num_threads is not None:
+            if num_threads < 1:
+                raise ConfigurationError("num_threads", "must be >= 1")
+            torch.set_num_threads(num_threads)
+        self._name = name or (Path(gguf).stem if gguf else folder.name)
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if gguf:
+            kwargs["gguf_file"] = gguf
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+            torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                str(folder), dtype=torch_dtype, **kwargs
+            ).to(device)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"could not load edge model from {path}: {exc}") from exc
+        self.model.eval()
+        self.device = device
+        template = self.tokenizer.chat_template or ""
+        if not template:
+            raise ModelLoadError(f"{path}: the tokenizer has no chat template")
+        self._template_tools = "tools" in template
+        self._end_ids = self._collect_end_ids()
+        self._lock = threading.Lock()
+        window = getattr(self.model.config, "max_position_embeddings", None)
+        self._capabilities = Capabilities(
+            statistics=frozenset(Statistic),
+            tools=self._template_tools,
+            context_window=int(window) if window else None,
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    def _collect_end_ids(self) -> list[int]:
+        ids: set[int] = set()
+        configured = self.model.generation_config.eos_token_id
+        if isinstance(configured, int):
+            ids.add(configured)
+        elif configured:
+            ids.update(int(i) for i in configured)
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        vocab = self.tokenizer.get_vocab()
+        ids.update(vocab[t] for t in _END_TOKENS if t in vocab)
+        return sorted(ids)
+
+    def encode(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]] | None = None
+    ) -> torch.Tensor:
+        """Token ids (1, L) of the conversation with the generation prompt appended."""
+        conversation = [m.to_template() for m in messages]
+        kwargs: dict[str, Any] = {}
+        if tools and self._template_tools:
+            kwargs["tools"] = list(tools)
+        encoded = self.tokenizer.apply_chat_template(
+            conversation,
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+            **kwargs,
+        )
+        ids: torch.Tensor = encoded["input_ids"]
+        return ids.to(self.device)
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return int(self.encode(messages).shape[1])
+
+    def count_text_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    @contextlib.contextmanager
+    def _seeded(self, seed: int | None) -> Iterator[None]:
+        if seed is None:
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        options = options or GenerationOptions()
+        input_ids = self.encode(messages, tools)
+        prompt_len = int(input_ids.shape[1])
+        window = self._capabilities.context_window
+        if window and prompt_len + 1 > window:
+            raise PromptTooLongError(prompt_len, window)
+        max_new = (
+            min(options.max_new_tokens, window - prompt_len) if window else options.max_new_tokens
+        )
+        rows = 1 + options.num_samples
+        recorder = _StepStatistics(want_entropy=True)
+        processors = LogitsProcessorList([recorder])
+        config = GenerationConfig(
+            max_new_tokens=max_new,
+            do_sample=rows > 1,
+            eos_token_id=self._end_ids,
+            return_dict_in_generate=True,
+            pad_token_id=self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self._end_ids[0],
+        )
+        if rows > 1:
+            config.temperature = options.temperature
+            config.top_p = options.top_p
+            config.top_k = 0
+            processors.append(_GreedyFirstRow())
+        with self._lock, torch.inference_mode(), self._seeded(options.seed):
+            cache = DynamicCache(config=self.model.config)
+            if prompt_len > 1:
+                self.model(input_ids[:, :-1], past_key_values=cache, use_cache=True)
+                if rows > 1:
+                    cache.batch_repeat_interleave(rows)
+            batch_ids = input_ids.expand(rows, -1)
+            out = self.model.generate(
+                input_ids=batch_ids,
+                attention_mask=torch.ones_like(batch_ids),
+                past_key_values=cache,
+                generation_config=config,
+                logits_processor=processors,
+            )
+        new_tokens = out.sequences[:, prompt_len:]
+        logprobs, entropies = recorder.finish(new_tokens[:, -1])
+        answers = [
+            self._answer(
+                new_tokens[i], logprobs[i], entropies[i] if entropies is not None else None, tools
+            )
+            for i in range(rows)
+        ]
+        generated = sum(a.num_tokens for a in answers)
+        return Generation(
+            greedy=answers[0],
+            samples=tuple(answers[1:]),
+            usage=Usage(input_tokens=prompt_len, output_tokens=generated),
+            model=self._name,
+        )
+
+    def _answer(
+        self,
+        tokens: torch.Tensor,
+        logprobs: torch.Tensor,
+        entropies: torch.Tensor | None,
+        tools: Sequence[dict[str, Any]] | None,
+    ) -> Answer:
+        ids = tokens.tolist()
+        length, finish = len(ids), "length"
+        for i, tok in enumerate(ids):
+            if tok in self._end_ids:
+                length, finish = i, "stop"
+                break
+        text = self.tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
+        calls: tuple[Any, ...] = ()
+        if tools and self._template_tools:
+            text, calls = parse_tool_calls(text, tool_names(tools))
+            if calls:
+                finish = "tool_calls"
+        return Answer(
+            text=text,
+            token_ids=tuple(ids[:length]),
+            token_logprobs=tuple(logprobs[:length].tolist()),
+            token_entropies=tuple(entropies[:length].tolist()) if entropies is not None else (),
+            tool_calls=calls,
+            finish_reason=finish,
+        )
+
+    def __repr__(self) -> str:
+        return f"TransformersModel(model={self._name!r}, device={self.device!r})"

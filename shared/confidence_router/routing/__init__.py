@@ -1,0 +1,21 @@
+"""Routing: the decision record, the cascade router, threshold calibration."""
+
+from confidence_router.routing.calibration import (
+    Calibration,
+    calibrate_threshold,
+    threshold_for_share,
+)
+from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment
+from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
+
+__all__ = [
+    "Calibration",
+    "CascadeRouter",
+    "EdgeAssessment",
+    "Latency",
+    "Pricing",
+    "Reason",
+    "RoutedResponse",
+    "calibrate_threshold",
+    "threshold_for_share",
+]

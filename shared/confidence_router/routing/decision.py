@@ -1,0 +1,87 @@
+"""The one decision record that travels everywhere: core, adapters, reports, metadata."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from confidence_router.generation import Usage
+from confidence_router.messages import ToolCall
+
+Tier = Literal["edge", "cloud"]
+
+
+class Reason(str, Enum):
+    """Why a request ended where it did."""
+
+    CONFIDENT = "confident"  # edge confidence >= threshold
+    LOW_CONFIDENCE = "low_confidence"  # edge confidence < threshold
+    EDGE_NO_TOOLS = "edge_no_tools"  # tools were bound and the edge cannot call tools
+    PROMPT_TOO_LONG = "prompt_too_long"  # the prompt does not fit the edge's context window
+    EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
+
+
+class Pricing(BaseModel):
+    """Price of one tier in currency units per million tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_per_million: float = Field(default=0.0, ge=0.0)
+    output_per_million: float = Field(default=0.0, ge=0.0)
+
+    def cost(self, usage: Usage) -> float:
+        return (
+            usage.input_tokens * self.input_per_million
+            + usage.output_tokens * self.output_per_million
+        ) / 1e6
+
+
+class Latency(BaseModel):
+    """Wall time in seconds: edge time counts on escalated requests too."""
+
+    model_config = ConfigDict(frozen=True)
+
+    edge_s: float = 0.0
+    cloud_s: float = 0.0
+    total_s: float = 0.0
+
+
+class RoutedResponse(BaseModel):
+    """The answer and the full record of how it was produced."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    route: Tier
+    reason: Reason
+    confidence: float | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    estimator: str | None = None
+    threshold: float
+    latency: Latency = Field(default_factory=Latency)
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    cost: float = 0.0
+    edge_model: str = ""
+    cloud_model: str = ""
+    edge_text: str | None = None
+    finish_reason: str = "stop"
+    degraded: bool = False
+
+    @property
+    def escalated(self) -> bool:
+        return self.route == "cloud"
+
+    @property
+    def total_usage(self) -> Usage:
+        total = Usage()
+        for usage in self.usage.values():
+            total = total + usage
+        return total
+
+    def decision(self) -> dict[str, Any]:
+        """The routing decision without the answer text, JSON-ready (for metadata and logs)."""
+        data = self.model_dump(mode="json", exclude={"text", "tool_calls"})
+        return data

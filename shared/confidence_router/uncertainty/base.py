@@ -1,0 +1,48 @@
+"""The estimator interface: declare the statistics you need, map them to a confidence in [0, 1]."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from confidence_router.errors import InvalidInputError
+from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+
+
+class Estimator(ABC):
+    """A confidence score for one request. Higher means more confident; always in [0, 1].
+
+    Subclasses set `requires` (what the backend must produce) and `num_samples` (how many sampled
+    answers, when `Statistic.SAMPLES` is required) and implement `uncertainty` (the raw score of the
+    literature, higher = less confident) and `to_confidence` (its documented mapping into [0, 1]).
+    """
+
+    name: ClassVar[str]
+    requires: ClassVar[frozenset[Statistic]] = frozenset()
+    num_samples: int = 0
+
+    @abstractmethod
+    def uncertainty(self, stats: RequestStatistics) -> float:
+        """The raw uncertainty score (e.g. perplexity, entropy in nats)."""
+
+    @abstractmethod
+    def to_confidence(self, uncertainty: float) -> float:
+        """Map the raw score into [0, 1], monotonically decreasing."""
+
+    def confidence(self, stats: RequestStatistics) -> float:
+        value = self.to_confidence(self.uncertainty(stats))
+        if math.isnan(value):
+            raise InvalidInputError(f"{self.name}: confidence is NaN")
+        return min(1.0, max(0.0, value))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def greedy_logprobs(stats: RequestStatistics, who: str) -> tuple[float, ...]:
+    """The greedy answer's per-token log-probs; an empty answer is an error the router handles."""
+    values = stats.generation.greedy.token_logprobs
+    if not values:
+        raise InvalidInputError(f"{who}: the edge answer has no tokens to score")
+    return values
