@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import random
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,8 +145,12 @@ class OpenAIChatModel(ChatBackend):
             "max_retries": 0,  # tenacity owns retries
             "default_headers": default_headers,
         }
+        self._client_args = client_args
         self._client = openai.OpenAI(**client_args)
-        self._aclient = openai.AsyncOpenAI(**client_args)
+        # An async client's connections belong to one event loop: keep one client per loop, so
+        # callers that run several loops (asyncio.run in a loop, test runners) keep working.
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+        self._aclients = weakref.WeakKeyDictionary()
         stats = frozenset({Statistic.SAMPLES}) | (_LOGPROB_STATS if logprobs else frozenset())
         self._capabilities = Capabilities(
             statistics=stats, tools=True, context_window=context_window
@@ -225,11 +230,18 @@ class OpenAIChatModel(ChatBackend):
             raise self._translate(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _async_client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._aclients[loop] = openai.AsyncOpenAI(**self._client_args)
+        return client
+
     async def _acall(self, body: dict[str, Any]) -> Any:
         try:
             async for attempt in AsyncRetrying(**self._retrying_args()):
                 with attempt:
-                    return await self._aclient.chat.completions.create(**body)
+                    return await self._async_client().chat.completions.create(**body)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._translate(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,50 @@
+"""Hand-made generations and a scripted backend for pure routing-logic tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
+from confidence_router.messages import ChatMessage
+from confidence_router.models.base import Capabilities, ChatBackend
+from confidence_router.uncertainty import RequestStatistics, Statistic
+
+
+def generation(logprobs: Sequence[float], entropies: Sequence[float] = (), text: str = "x") -> Generation:
+    answer = Answer(
+        text=text,
+        token_ids=tuple(range(len(logprobs))),
+        token_logprobs=tuple(logprobs),
+        token_entropies=tuple(entropies),
+    )
+    return Generation(greedy=answer, usage=Usage(input_tokens=5, output_tokens=len(logprobs)))
+
+
+def stats(logprobs: Sequence[float], entropies: Sequence[float] = ()) -> RequestStatistics:
+    return RequestStatistics([ChatMessage(role="user", content="q")], generation(logprobs, entropies))
+
+
+class ScriptedBackend(ChatBackend):
+    """Returns prepared generations in order and records what it was asked (logic tests only)."""
+
+    def __init__(self, outputs: Sequence[Generation], *, stats: frozenset[Statistic] | None = None,
+                 tools: bool = False, name: str = "scripted") -> None:
+        self.outputs = list(outputs)
+        self.calls: list[tuple[list[ChatMessage], GenerationOptions, Any]] = []
+        self._caps = Capabilities(statistics=frozenset(Statistic) if stats is None else stats,
+                                  tools=tools)
+        self._name = name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    def generate(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None,
+                 tools: Sequence[dict[str, Any]] | None = None) -> Generation:
+        self.calls.append((list(messages), options or GenerationOptions(), tools))
+        return self.outputs.pop(0)
