@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from confidence_router import OpenAIChatModel
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import LlamaCppServer

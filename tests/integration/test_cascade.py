@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from confidence_router import CascadeRouter, OpenAIChatModel, Reason, calibrate_threshold
 from confidence_router.errors import CloudUnavailableError, ConfigurationError, InvalidInputError
 from confidence_router.models.transformers import TransformersModel
@@ -24,8 +23,13 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def router(edge: TransformersModel, cloud: OpenAIChatModel) -> CascadeRouter:
-    return CascadeRouter(edge, cloud, extra_estimators=[Perplexity(), MeanTokenEntropy()],
-                         max_new_tokens=24, cloud_max_new_tokens=80)
+    return CascadeRouter(
+        edge,
+        cloud,
+        extra_estimators=[Perplexity(), MeanTokenEntropy()],
+        max_new_tokens=24,
+        cloud_max_new_tokens=80,
+    )
 
 
 def test_threshold_zero_never_escalates(router: CascadeRouter) -> None:
@@ -61,10 +65,20 @@ def test_calibrated_threshold_escalates_the_requested_share(router: CascadeRoute
 
 
 def test_tools_go_to_the_cloud_when_the_edge_cannot_call_them(router: CascadeRouter) -> None:
-    tools = [{"type": "function", "function": {
-        "name": "get_weather", "description": "Get the current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Get the current weather for a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
     out = router.with_threshold(0.0).route("What's the weather in Paris?", tools=tools)
     assert out.route == "cloud" and out.reason is Reason.EDGE_NO_TOOLS
     assert out.tool_calls and out.tool_calls[0].name == "get_weather"
@@ -91,8 +105,13 @@ def test_bad_input_is_rejected_before_generation(router: CascadeRouter) -> None:
 
 
 def test_refusing_cloud_url_is_a_typed_error(edge: TransformersModel) -> None:
-    dead = OpenAIChatModel("m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_attempts=2,
-                           initial_backoff=0.05, max_backoff=0.1)
+    dead = OpenAIChatModel(
+        "m",
+        base_url=f"http://127.0.0.1:{free_port()}/v1",
+        max_attempts=2,
+        initial_backoff=0.05,
+        max_backoff=0.1,
+    )
     router = CascadeRouter(edge, dead, threshold=1.0, max_new_tokens=8)
     with pytest.raises(CloudUnavailableError):
         router.route("What is the capital of France?")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
 from confidence_router.models.transformers import TransformersModel
@@ -59,9 +58,15 @@ def test_any_local_hf_folder_loads(edge: TransformersModel, tmp_path: Path) -> N
     """A plain Hugging Face folder (a tiny random llama, the SmolLM2 tokenizer) works too."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=len(edge.tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512)
+    config = LlamaConfig(
+        vocab_size=len(edge.tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+    )
     LlamaForCausalLM(config).save_pretrained(tmp_path)
     edge.tokenizer.save_pretrained(tmp_path)
     tiny = TransformersModel(tmp_path, dtype="float32")

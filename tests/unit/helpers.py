@@ -11,7 +11,9 @@ from confidence_router.models.base import Capabilities, ChatBackend
 from confidence_router.uncertainty import RequestStatistics, Statistic
 
 
-def generation(logprobs: Sequence[float], entropies: Sequence[float] = (), text: str = "x") -> Generation:
+def generation(
+    logprobs: Sequence[float], entropies: Sequence[float] = (), text: str = "x"
+) -> Generation:
     answer = Answer(
         text=text,
         token_ids=tuple(range(len(logprobs))),
@@ -22,18 +24,27 @@ def generation(logprobs: Sequence[float], entropies: Sequence[float] = (), text:
 
 
 def stats(logprobs: Sequence[float], entropies: Sequence[float] = ()) -> RequestStatistics:
-    return RequestStatistics([ChatMessage(role="user", content="q")], generation(logprobs, entropies))
+    return RequestStatistics(
+        [ChatMessage(role="user", content="q")], generation(logprobs, entropies)
+    )
 
 
 class ScriptedBackend(ChatBackend):
     """Returns prepared generations in order and records what it was asked (logic tests only)."""
 
-    def __init__(self, outputs: Sequence[Generation], *, stats: frozenset[Statistic] | None = None,
-                 tools: bool = False, name: str = "scripted") -> None:
+    def __init__(
+        self,
+        outputs: Sequence[Generation],
+        *,
+        stats: frozenset[Statistic] | None = None,
+        tools: bool = False,
+        name: str = "scripted",
+    ) -> None:
         self.outputs = list(outputs)
         self.calls: list[tuple[list[ChatMessage], GenerationOptions, Any]] = []
-        self._caps = Capabilities(statistics=frozenset(Statistic) if stats is None else stats,
-                                  tools=tools)
+        self._caps = Capabilities(
+            statistics=frozenset(Statistic) if stats is None else stats, tools=tools
+        )
         self._name = name
 
     @property
@@ -44,7 +55,11 @@ class ScriptedBackend(ChatBackend):
     def model_name(self) -> str:
         return self._name
 
-    def generate(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None,
-                 tools: Sequence[dict[str, Any]] | None = None) -> Generation:
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
         self.calls.append((list(messages), options or GenerationOptions(), tools))
         return self.outputs.pop(0)

@@ -2,7 +2,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from confidence_router.errors import ModelLoadError
 from confidence_router.models.bundled import BUNDLED, join_parts, resolve_model_path
 
@@ -46,6 +45,8 @@ def test_unknown_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_pinned_hashes() -> None:
-    assert {m.name for m in BUNDLED.values()} >= {"smollm2-135m-instruct",
-                                                  "qwen2.5-coder-1.5b-instruct"}
+    assert {m.name for m in BUNDLED.values()} >= {
+        "smollm2-135m-instruct",
+        "qwen2.5-coder-1.5b-instruct",
+    }
     assert all(len(m.sha256) == 64 for m in BUNDLED.values())

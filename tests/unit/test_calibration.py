@@ -1,5 +1,4 @@
 import pytest
-
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.routing import threshold_for_share
 

@@ -1,7 +1,7 @@
 import math
 
 import pytest
-
+from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.models.openai import topk_entropy
 from confidence_router.uncertainty import (
     MaxSequenceProbability,
@@ -10,7 +10,6 @@ from confidence_router.uncertainty import (
     Statistic,
     get_estimator,
 )
-from confidence_router.errors import ConfigurationError, InvalidInputError
 
 from .helpers import stats
 

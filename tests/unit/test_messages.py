@@ -1,5 +1,4 @@
 import pytest
-
 from confidence_router.errors import InvalidInputError
 from confidence_router.messages import ChatMessage, normalize_messages, normalize_tools
 
@@ -15,7 +14,7 @@ def test_empty_input_is_rejected(bad: object) -> None:
 
 
 def test_unknown_role_names_the_allowed_ones() -> None:
-    with pytest.raises(InvalidInputError, match="unknown role 'wizard'.*system, user, assistant"):
+    with pytest.raises(InvalidInputError, match=r"unknown role 'wizard'.*system, user, assistant"):
         normalize_messages([{"role": "wizard", "content": "x"}])
 
 
@@ -39,8 +38,11 @@ def test_tool_turns_round_trip() -> None:
                 "role": "assistant",
                 "content": None,
                 "tool_calls": [
-                    {"id": "c1", "type": "function",
-                     "function": {"name": "w", "arguments": '{"city": "Paris"}'}}
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "w", "arguments": '{"city": "Paris"}'},
+                    }
                 ],
             },
             {"role": "tool", "content": "sunny", "tool_call_id": "c1"},
@@ -55,8 +57,15 @@ def test_tool_turns_round_trip() -> None:
 
 def test_bad_tool_arguments() -> None:
     with pytest.raises(InvalidInputError, match="arguments are not JSON"):
-        normalize_messages([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
-            {"function": {"name": "w", "arguments": "{oops"}}]}])
+        normalize_messages(
+            [
+                {"role": "user", "content": "x"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"function": {"name": "w", "arguments": "{oops"}}],
+                },
+            ]
+        )
 
 
 def test_tools_validated() -> None:

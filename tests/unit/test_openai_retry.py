@@ -1,24 +1,30 @@
 import httpx
 import openai
 import pytest
-from pydantic import SecretStr
-
 from confidence_router import OpenAIChatModel
 from confidence_router.errors import ConfigurationError
 from confidence_router.models.openai import is_retryable, retry_after_seconds
+from pydantic import SecretStr
 
 REQ = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
 
 
 def status_error(code: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:
     response = httpx.Response(code, request=REQ, headers=headers or {})
-    cls = {429: openai.RateLimitError, 400: openai.BadRequestError, 401: openai.AuthenticationError,
-           404: openai.NotFoundError, 500: openai.InternalServerError}.get(code, openai.APIStatusError)
+    cls = {
+        429: openai.RateLimitError,
+        400: openai.BadRequestError,
+        401: openai.AuthenticationError,
+        404: openai.NotFoundError,
+        500: openai.InternalServerError,
+    }.get(code, openai.APIStatusError)
     return cls("x", response=response, body=None)
 
 
-@pytest.mark.parametrize("code,retry", [(429, True), (500, True), (503, True), (400, False),
-                                        (401, False), (404, False), (422, False)])
+@pytest.mark.parametrize(
+    "code,retry",
+    [(429, True), (500, True), (503, True), (400, False), (401, False), (404, False), (422, False)],
+)
 def test_status_codes(code: int, retry: bool) -> None:
     assert is_retryable(status_error(code)) is retry
 
@@ -41,8 +47,14 @@ def test_key_is_secret() -> None:
     assert "sk-very-secret" not in repr(m) and "sk-very-secret" not in str(vars(m).get("api_key"))
 
 
-@pytest.mark.parametrize("kw,field", [({"timeout": 0}, "timeout"), ({"max_attempts": 0}, "max_attempts"),
-                                      ({"tier": "middle"}, "tier")])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"timeout": 0}, "timeout"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"tier": "middle"}, "tier"),
+    ],
+)
 def test_bad_settings_name_the_field(kw: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigurationError, match=field):
         OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", **kw)  # type: ignore[arg-type]

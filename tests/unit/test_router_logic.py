@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 from confidence_router import CascadeRouter, OpenAIChatModel, Pricing, Reason
 from confidence_router.errors import CapabilityError, ConfigurationError
 from confidence_router.uncertainty import MeanTokenEntropy, Perplexity, Statistic
@@ -28,8 +27,12 @@ def test_confident_answer_stays_at_edge() -> None:
 
 
 def test_low_confidence_escalates_and_keeps_edge_record() -> None:
-    r, _, cloud = router([UNSURE], 0.5, extra_estimators=[Perplexity(), MeanTokenEntropy()],
-                         prices={"cloud": Pricing(input_per_million=1e6, output_per_million=0)})
+    r, _, cloud = router(
+        [UNSURE],
+        0.5,
+        extra_estimators=[Perplexity(), MeanTokenEntropy()],
+        prices={"cloud": Pricing(input_per_million=1e6, output_per_million=0)},
+    )
     out = r.route("q")
     assert (out.route, out.reason, out.text) == ("cloud", Reason.LOW_CONFIDENCE, "cloud answer")
     assert out.edge_text == "edge guess" and len(cloud.calls) == 1
@@ -70,7 +73,12 @@ def test_edge_is_asked_only_for_what_estimators_need() -> None:
     r, edge, _ = router([SURE], 0.5, estimator=MeanTokenEntropy(), max_new_tokens=7)
     r.route("q")
     opts = edge.calls[0][1]
-    assert (opts.entropy, opts.logprobs, opts.num_samples, opts.max_new_tokens) == (True, False, 0, 7)
+    assert (opts.entropy, opts.logprobs, opts.num_samples, opts.max_new_tokens) == (
+        True,
+        False,
+        0,
+        7,
+    )
 
 
 @pytest.mark.parametrize("bad", [-0.01, 1.01, "0.5", True, float("nan")])

@@ -4,7 +4,9 @@ NAMES = {"get_weather"}
 
 
 def test_hermes_blocks() -> None:
-    text = 'Sure.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    text = (
+        'Sure.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    )
     content, calls = parse_tool_calls(text, NAMES)
     assert content == "Sure."
     assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Paris"})]
@@ -17,12 +19,15 @@ def test_fenced_json_with_known_name() -> None:
 
 
 def test_unknown_name_or_prose_stays_content() -> None:
-    for text in ['{"name": "delete_all", "arguments": {}}', "It is sunny in Paris.",
-                 '<tool_call>{"name": "get_weather", "arguments": "not json"}</tool_call>']:
+    for text in [
+        '{"name": "delete_all", "arguments": {}}',
+        "It is sunny in Paris.",
+        '<tool_call>{"name": "get_weather", "arguments": "not json"}</tool_call>',
+    ]:
         content, calls = parse_tool_calls(text, NAMES)
         assert calls == () and content == text
 
 
 def test_bare_json_needs_offered_tools() -> None:
-    content, calls = parse_tool_calls('{"name": "get_weather", "arguments": {}}', None)
+    _, calls = parse_tool_calls('{"name": "get_weather", "arguments": {}}', None)
     assert calls == ()
