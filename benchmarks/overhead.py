@@ -18,12 +18,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 import transformers
+from transformers import GenerationConfig
+
 from confidence_router import CascadeRouter
 from confidence_router.messages import normalize_messages
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.routing.no_cloud import NoCloud
 from confidence_router.uncertainty import MaxSequenceProbability, MeanTokenEntropy, Perplexity
-from transformers import GenerationConfig
 
 PROMPTS = [
     "What is the capital of France?",

@@ -1,1 +1,7 @@
-"""LangChain integration for confidence-router (the routed chat model lands here)."""
+"""LangChain integration: `ChatConfidenceRouter`, a chat model that routes edge -> cloud."""
+
+from langchain_confidence_router.backend import LangChainChatBackend
+from langchain_confidence_router.chat_models import ChatConfidenceRouter
+from langchain_confidence_router.decision import RoutingDecision
+
+__all__ = ["ChatConfidenceRouter", "LangChainChatBackend", "RoutingDecision"]

@@ -24,6 +24,7 @@ from confidence_router.routing import (
     CascadeRouter,
     Pricing,
     Reason,
+    RouteChunk,
     RoutedResponse,
     calibrate_threshold,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Pricing",
     "PromptTooLongError",
     "Reason",
+    "RouteChunk",
     "RoutedResponse",
     "ToolCall",
     "TransformersModel",

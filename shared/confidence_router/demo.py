@@ -86,9 +86,10 @@ def run_demo(
     cloud_model: str | None = None,
     edge_model: str | None = None,
     max_new_tokens: int = 64,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> list[RoutedResponse]:
     """Run the demo end to end and print its table; returns the routed responses."""
+    out = out or sys.stdout
     from confidence_router.models.transformers import TransformersModel
 
     print(f"loading the edge model ({edge_model or DEFAULT_EDGE}) ...", file=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from confidence_router import CascadeRouter, OpenAIChatModel, Reason, calibrate_threshold
 from confidence_router.errors import CloudUnavailableError, ConfigurationError, InvalidInputError
 from confidence_router.models.transformers import TransformersModel

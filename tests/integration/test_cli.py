@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from confidence_router.cli import main
 from confidence_router.demo import DEMO_QUESTIONS
 from confidence_router.server import LlamaCppServer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from confidence_router import CascadeRouter, OpenAIChatModel
 from confidence_router.errors import CloudUnavailableError
 from confidence_router.generation import GenerationOptions

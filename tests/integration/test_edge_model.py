@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
 from confidence_router.models.transformers import TransformersModel
@@ -80,3 +81,58 @@ def test_missing_model_is_a_typed_error(tmp_path: Path) -> None:
 
     with pytest.raises(ModelLoadError):
         TransformersModel(tmp_path / "nothing-here")
+
+
+def test_tool_definitions_reach_a_tool_capable_template(tmp_path: Path) -> None:
+    """Qwen2.5-Coder's own tokenizer and chat template (from its bundled GGUF) on a tiny model:
+    tool definitions and tool turns are rendered into the prompt."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from confidence_router.models.bundled import bundled_model_path
+
+    gguf = bundled_model_path("qwen2.5-coder-0.5b-instruct")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    )
+    Qwen2ForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    tiny = TransformersModel(tmp_path, dtype="float32")
+    assert tiny.capabilities.tools
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    conversation = normalize_messages(
+        [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        ]
+    )
+    prompt = tiny.tokenizer.decode(tiny.encode(conversation, tools)[0])
+    assert "<tools>" in prompt and '"name": "get_weather"' in prompt
+    assert "<tool_call>" in prompt and "<tool_response>" in prompt and "sunny" in prompt
+    gen = tiny.generate(conversation, GenerationOptions(max_new_tokens=4), tools)
+    assert gen.greedy.num_tokens >= 1

@@ -2,6 +2,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from confidence_router.errors import ModelLoadError
 from confidence_router.models.bundled import BUNDLED, join_parts, resolve_model_path
 

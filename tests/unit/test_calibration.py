@@ -1,4 +1,5 @@
 import pytest
+
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.routing import threshold_for_share
 

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.models.openai import topk_entropy
 from confidence_router.uncertainty import (

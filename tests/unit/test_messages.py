@@ -1,4 +1,5 @@
 import pytest
+
 from confidence_router.errors import InvalidInputError
 from confidence_router.messages import ChatMessage, normalize_messages, normalize_tools
 

@@ -1,10 +1,11 @@
 import httpx
 import openai
 import pytest
+from pydantic import SecretStr
+
 from confidence_router import OpenAIChatModel
 from confidence_router.errors import ConfigurationError
 from confidence_router.models.openai import is_retryable, retry_after_seconds
-from pydantic import SecretStr
 
 REQ = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
 

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+
 from confidence_router import CascadeRouter, OpenAIChatModel, Pricing, Reason
 from confidence_router.errors import CapabilityError, ConfigurationError
 from confidence_router.uncertainty import MeanTokenEntropy, Perplexity, Statistic

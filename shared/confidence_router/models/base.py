@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,14 @@ class Capabilities(BaseModel):
 
     def missing(self, needed: frozenset[Statistic]) -> frozenset[Statistic]:
         return needed - self.statistics
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of a streamed answer; the last chunk carries the whole `generation` instead."""
+
+    text: str = ""
+    generation: Generation | None = None
 
 
 class ChatBackend(ABC):
@@ -57,6 +66,30 @@ class ChatBackend(ABC):
     ) -> Generation:
         """Async form; by default runs `generate` in a worker thread."""
         return await asyncio.to_thread(self.generate, messages, options, tools)
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Iterator[StreamChunk]:
+        """Text as it is generated, then the full generation. By default: all at once."""
+        generation = self.generate(messages, options, tools)
+        if generation.text:
+            yield StreamChunk(text=generation.text)
+        yield StreamChunk(generation=generation)
+
+    async def astream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Async `stream`."""
+        generation = await self.agenerate(messages, options, tools)
+        if generation.text:
+            yield StreamChunk(text=generation.text)
+        yield StreamChunk(generation=generation)
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
         """Prompt tokens for a conversation, when the backend can count them offline."""

@@ -7,7 +7,7 @@ import json
 import math
 import random
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import openai
@@ -29,7 +29,8 @@ from confidence_router.errors import (
 )
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage, ToolCall
-from confidence_router.models.base import Capabilities, ChatBackend
+from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
+from confidence_router.models.openai_stream import StreamAssembler
 from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
 from confidence_router.uncertainty.statistics import Statistic
 
@@ -245,6 +246,60 @@ class OpenAIChatModel(ChatBackend):
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._translate(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Iterator[StreamChunk]:
+        """The greedy answer as the server streams it (opening the stream is retried)."""
+        body = self._stream_body(messages, options or GenerationOptions(), tools)
+        assembler = StreamAssembler(self._model, tools, self.parse_text_tool_calls)
+        try:
+            for chunk in self._call(body):
+                text = assembler.feed(chunk)
+                if text:
+                    yield StreamChunk(text=text)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._translate(exc) from exc
+        rest, generation = assembler.finish()
+        if rest:
+            yield StreamChunk(text=rest)
+        yield StreamChunk(generation=generation)
+
+    async def astream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Async `stream`."""
+        body = self._stream_body(messages, options or GenerationOptions(), tools)
+        assembler = StreamAssembler(self._model, tools, self.parse_text_tool_calls)
+        try:
+            async for chunk in await self._acall(body):
+                text = assembler.feed(chunk)
+                if text:
+                    yield StreamChunk(text=text)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._translate(exc) from exc
+        rest, generation = assembler.finish()
+        if rest:
+            yield StreamChunk(text=rest)
+        yield StreamChunk(generation=generation)
+
+    def _stream_body(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        tools: Sequence[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        body = self._request(messages, options, tools, sample=False)
+        body.update(stream=True, stream_options={"include_usage": True})
+        body.pop("logprobs", None)
+        body.pop("top_logprobs", None)
+        return body
 
     # -- responses ----------------------------------------------------------------------------
 

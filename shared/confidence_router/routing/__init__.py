@@ -5,7 +5,7 @@ from confidence_router.routing.calibration import (
     calibrate_threshold,
     threshold_for_share,
 )
-from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment
+from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment, RouteChunk
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Latency",
     "Pricing",
     "Reason",
+    "RouteChunk",
     "RoutedResponse",
     "calibrate_threshold",
     "threshold_for_share",

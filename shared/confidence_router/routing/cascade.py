@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -35,6 +35,14 @@ def check_threshold(value: float, field: str = "threshold") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ConfigurationError(field, f"must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+@dataclass(frozen=True)
+class RouteChunk:
+    """A piece of a streamed routed answer; the last one carries the full `response`."""
+
+    text: str = ""
+    response: RoutedResponse | None = None
 
 
 @dataclass(frozen=True)
@@ -268,35 +276,70 @@ class CascadeRouter:
             cloud_s=time.perf_counter() - cloud_start,
         )
 
-    @staticmethod
-    def _drive(plan: Generator[BackendCall, Generation, _T]) -> _T:
+    def _run(
+        self, plan: Generator[BackendCall, Generation, _T], stream: bool = False
+    ) -> Iterator[RouteChunk | _T]:
+        """Run a plan's backend calls; with `stream`, cloud text is yielded as it arrives.
+        The plan's result comes last."""
         try:
             call = next(plan)
             while True:
                 try:
-                    result = call.backend.generate(call.messages, call.options, call.tools or None)
+                    if stream and call.backend is self.cloud:
+                        result: Generation | None = None
+                        for piece in call.backend.stream(call.messages, call.options, call.tools):
+                            if piece.generation is not None:
+                                result = piece.generation
+                            elif piece.text:
+                                yield RouteChunk(text=piece.text)
+                        assert result is not None
+                    else:
+                        result = call.backend.generate(call.messages, call.options, call.tools)
                 except PromptTooLongError as exc:
                     call = plan.throw(exc)
                 else:
                     call = plan.send(result)
         except StopIteration as done:
-            return cast(_T, done.value)
+            yield cast(_T, done.value)
 
-    @staticmethod
-    async def _adrive(plan: Generator[BackendCall, Generation, _T]) -> _T:
+    async def _arun(
+        self, plan: Generator[BackendCall, Generation, _T], stream: bool = False
+    ) -> AsyncIterator[RouteChunk | _T]:
+        """Async `_run`."""
         try:
             call = next(plan)
             while True:
                 try:
-                    result = await call.backend.agenerate(
-                        call.messages, call.options, call.tools or None
-                    )
+                    if stream and call.backend is self.cloud:
+                        result: Generation | None = None
+                        async for piece in call.backend.astream(
+                            call.messages, call.options, call.tools
+                        ):
+                            if piece.generation is not None:
+                                result = piece.generation
+                            elif piece.text:
+                                yield RouteChunk(text=piece.text)
+                        assert result is not None
+                    else:
+                        result = await call.backend.agenerate(
+                            call.messages, call.options, call.tools
+                        )
                 except PromptTooLongError as exc:
                     call = plan.throw(exc)
                 else:
                     call = plan.send(result)
         except StopIteration as done:
-            return cast(_T, done.value)
+            yield cast(_T, done.value)
+
+    def _drive(self, plan: Generator[BackendCall, Generation, _T]) -> _T:
+        *_, result = self._run(plan)
+        return cast(_T, result)
+
+    async def _adrive(self, plan: Generator[BackendCall, Generation, _T]) -> _T:
+        result: Any = None
+        async for result in self._arun(plan):  # noqa: B007 - the last item is the result
+            pass
+        return cast(_T, result)
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -365,6 +408,46 @@ class CascadeRouter:
                 return await self.aroute(request, tools, **kwargs)
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    def stream(
+        self,
+        messages: MessagesInput,
+        tools: ToolsInput = None,
+        *,
+        threshold: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Iterator[RouteChunk]:
+        """Stream the answer: an edge answer once its confidence is known (it is buffered), an
+        escalated answer as the cloud produces it. The last chunk carries the `response`."""
+        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens)
+        for item in self._run(plan, stream=True):
+            if isinstance(item, RoutedResponse):
+                yield from self._closing_chunks(item)
+            else:
+                yield cast(RouteChunk, item)
+
+    async def astream(
+        self,
+        messages: MessagesInput,
+        tools: ToolsInput = None,
+        *,
+        threshold: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> AsyncIterator[RouteChunk]:
+        """Async `stream`."""
+        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens)
+        async for item in self._arun(plan, stream=True):
+            if isinstance(item, RoutedResponse):
+                for chunk in self._closing_chunks(item):
+                    yield chunk
+            else:
+                yield cast(RouteChunk, item)
+
+    @staticmethod
+    def _closing_chunks(response: RoutedResponse) -> Iterator[RouteChunk]:
+        if response.route == "edge" and response.text:
+            yield RouteChunk(text=response.text)
+        yield RouteChunk(response=response)
 
     def __repr__(self) -> str:
         return (

@@ -1,4 +1,4 @@
-"""Real models: the bundled edge in-process and a real llama.cpp server on 127.0.0.1."""
+"""Real-model fixtures: the bundled edge in-process, a real llama.cpp server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
 from confidence_router import OpenAIChatModel
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import LlamaCppServer
 
 # CI serves Qwen2.5-Coder-0.5B as the cloud to stay fast; the demo uses the 1.5B.
 CLOUD_MODEL = os.environ.get("CONFIDENCE_ROUTER_TEST_CLOUD", "qwen2.5-coder-0.5b-instruct")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/integration/" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,163 @@
+"""Any LangChain chat model as a core backend (edge or cloud)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableConfig
+
+from confidence_router import ConfigurationError
+from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
+from confidence_router.messages import ChatMessage, ToolCall
+from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
+from confidence_router.models.openai import topk_entropy
+from confidence_router.uncertainty import Statistic
+
+# Inner calls run with no callbacks: their tokens must not reach the outer run's handlers
+# (LangGraph's stream_mode="messages" would show them twice) and usage is counted once, by us.
+_QUIET: RunnableConfig = {"callbacks": []}
+
+
+def from_core_messages(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
+    out: list[BaseMessage] = []
+    for m in messages:
+        if m.role == "system":
+            out.append(SystemMessage(content=m.content))
+        elif m.role == "user":
+            out.append(HumanMessage(content=m.content))
+        elif m.role == "assistant":
+            calls = [
+                {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"}
+                for c in m.tool_calls
+            ]
+            out.append(AIMessage(content=m.content, tool_calls=calls))  # type: ignore[arg-type]
+        else:
+            out.append(ToolMessage(content=m.content, tool_call_id=m.tool_call_id or ""))
+    return out
+
+
+def to_generation(message: AIMessage, model: str) -> Generation:
+    """An `AIMessage` as a core `Generation` (log-probs from OpenAI-style response metadata)."""
+    content = (message.response_metadata.get("logprobs") or {}).get("content") or []
+    logprobs = tuple(float(t["logprob"]) for t in content)
+    entropies = tuple(
+        topk_entropy([float(a["logprob"]) for a in t.get("top_logprobs") or ()]) for t in content
+    )
+    calls = tuple(
+        ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], arguments=c.get("args") or {})
+        for i, c in enumerate(message.tool_calls)
+    )
+    usage: dict[str, Any] = dict(message.usage_metadata or {})
+    answer = Answer(
+        text=message.text.strip(),
+        token_logprobs=logprobs,
+        token_entropies=entropies,
+        tool_calls=calls,
+        finish_reason="tool_calls" if calls else "stop",
+    )
+    return Generation(
+        greedy=answer,
+        usage=Usage(
+            input_tokens=int(usage.get("input_tokens", 0)),
+            output_tokens=int(usage.get("output_tokens", 0)),
+        ),
+        model=model,
+    )
+
+
+class LangChainChatBackend(ChatBackend):
+    """Wraps a LangChain chat model. Log-probs are available when the model returns them
+    (e.g. `ChatOpenAI(logprobs=True, top_logprobs=5)`); samples are not."""
+
+    def __init__(self, model: BaseChatModel, tier: str, *, logprobs: bool | None = None) -> None:
+        self.model = model
+        self.tier = tier
+        has_logprobs = bool(getattr(model, "logprobs", False)) if logprobs is None else logprobs
+        tools = type(model).bind_tools is not BaseChatModel.bind_tools
+        stats = (
+            frozenset({Statistic.GREEDY_LOGPROBS, Statistic.GREEDY_ENTROPY})
+            if has_logprobs
+            else frozenset()
+        )
+        self._capabilities = Capabilities(statistics=stats, tools=tools)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def model_name(self) -> str:
+        name = getattr(self.model, "model_name", None) or getattr(self.model, "model", None)
+        return str(name or self.model._llm_type)
+
+    def _bound(self, tools: Sequence[dict[str, Any]] | None) -> Any:
+        return self.model.bind_tools(list(tools)) if tools else self.model
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        reply = self._bound(tools).invoke(from_core_messages(messages), config=_QUIET)
+        return to_generation(reply, self.model_name)
+
+    async def agenerate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        reply = await self._bound(tools).ainvoke(from_core_messages(messages), config=_QUIET)
+        return to_generation(reply, self.model_name)
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Iterator[StreamChunk]:
+        total: AIMessageChunk | None = None
+        for chunk in self._bound(tools).stream(from_core_messages(messages), config=_QUIET):
+            total = chunk if total is None else total + chunk
+            if chunk.text:
+                yield StreamChunk(text=chunk.text)
+        yield StreamChunk(
+            generation=to_generation(total or AIMessageChunk(content=""), self.model_name)
+        )
+
+    async def astream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        total: AIMessageChunk | None = None
+        async for chunk in self._bound(tools).astream(from_core_messages(messages), config=_QUIET):
+            total = chunk if total is None else total + chunk
+            if chunk.text:
+                yield StreamChunk(text=chunk.text)
+        yield StreamChunk(
+            generation=to_generation(total or AIMessageChunk(content=""), self.model_name)
+        )
+
+
+def as_backend(model: Any, tier: str) -> ChatBackend:
+    """A core backend as is, a LangChain chat model wrapped; anything else is an error."""
+    if isinstance(model, ChatBackend):
+        return model
+    if isinstance(model, BaseChatModel):
+        return LangChainChatBackend(model, tier)
+    raise ConfigurationError(
+        tier, f"expected a confidence_router backend or a LangChain chat model, got {model!r}"
+    )

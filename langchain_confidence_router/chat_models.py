@@ -1,0 +1,199 @@
+"""`ChatConfidenceRouter`: a LangChain chat model that answers at the edge when confident."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from confidence_router import CascadeRouter, ConfigurationError, Pricing, RoutedResponse
+from confidence_router.models.base import ChatBackend
+from confidence_router.uncertainty import Estimator
+from langchain_confidence_router.backend import as_backend
+from langchain_confidence_router.messages import final_chunk, to_ai_message, to_core_messages
+
+# Keyword arguments LangChain (bind_tools, create_agent, with_structured_output) may pass that the
+# router does not act on; anything else unknown is an error, not silently dropped.
+_IGNORED_KWARGS = frozenset(
+    {
+        "tool_choice",
+        "parallel_tool_calls",
+        "ls_structured_output_format",
+        "strict",
+        "response_format",
+        "stream_usage",
+    }
+)
+
+
+class ChatConfidenceRouter(BaseChatModel):
+    """Routes each call: the edge answers when its confidence >= `threshold`, else the cloud.
+
+    `edge` and `cloud` are core backends (`TransformersModel`, `OpenAIChatModel`) or LangChain
+    chat models. The decision (route, reason, confidence, scores, threshold, cost, latency) is in
+    `response_metadata["routing"]`; when streaming, on the final chunk with `usage_metadata`.
+
+        router = ChatConfidenceRouter(edge=TransformersModel(), cloud=ChatOpenAI(...))
+        chain = prompt | router | StrOutputParser()
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    edge: Any
+    cloud: Any
+    estimator: str | Estimator = "max_sequence_probability"
+    extra_estimators: list[str | Estimator] = Field(default_factory=list)
+    threshold: float = 0.5
+    max_new_tokens: int = 512
+    cloud_max_new_tokens: int | None = None
+    prices: dict[str, Pricing] | None = None
+    _router: CascadeRouter = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Built here, not in a pydantic validator, so configuration errors keep their own type.
+        self._router = CascadeRouter(
+            as_backend(self.edge, "edge"),
+            as_backend(self.cloud, "cloud"),
+            estimator=self.estimator,
+            extra_estimators=self.extra_estimators,
+            threshold=self.threshold,
+            max_new_tokens=self.max_new_tokens,
+            cloud_max_new_tokens=self.cloud_max_new_tokens,
+            prices=self.prices,
+        )
+
+    @property
+    def router(self) -> CascadeRouter:
+        """The core router every call goes through."""
+        return self._router
+
+    @property
+    def _llm_type(self) -> str:
+        return "confidence-router"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "edge_model": self._router.edge.model_name,
+            "cloud_model": self._router.cloud.model_name,
+            "estimator": self._router.estimator.name,
+            "threshold": self.threshold,
+            "max_new_tokens": self.max_new_tokens,
+        }
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def _route_args(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        unknown = set(kwargs) - _IGNORED_KWARGS - {"tools", "threshold", "max_new_tokens"}
+        if unknown:
+            raise ConfigurationError(
+                ",".join(sorted(unknown)), "not a ChatConfidenceRouter call option"
+            )
+        if stop:
+            raise ConfigurationError("stop", "stop sequences are not supported by the router")
+        return to_core_messages(messages), {
+            "tools": kwargs.get("tools"),
+            "threshold": kwargs.get("threshold"),
+            "max_new_tokens": kwargs.get("max_new_tokens"),
+        }
+
+    @staticmethod
+    def _result(response: RoutedResponse) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=to_ai_message(response))])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        core, args = self._route_args(messages, stop, kwargs)
+        return self._result(self._router.route(core, **args))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        core, args = self._route_args(messages, stop, kwargs)
+        return self._result(await self._router.aroute(core, **args))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        core, args = self._route_args(messages, stop, kwargs)
+        for piece in self._router.stream(core, **args):
+            if piece.response is not None:
+                yield ChatGenerationChunk(message=final_chunk(piece.response))
+                continue
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece.text))
+            if run_manager:
+                run_manager.on_llm_new_token(piece.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        core, args = self._route_args(messages, stop, kwargs)
+        async for piece in self._router.astream(core, **args):
+            if piece.response is not None:
+                yield ChatGenerationChunk(message=final_chunk(piece.response))
+                continue
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece.text))
+            if run_manager:
+                await run_manager.on_llm_new_token(piece.text, chunk=chunk)
+            yield chunk
+
+    # -- tools and tokens -----------------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (any form LangChain accepts); tool-bound calls route like any other."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens by the edge model's own tokenizer, offline."""
+        edge: ChatBackend = self._router.edge
+        counter = getattr(edge, "count_text_tokens", None)
+        return int(counter(text)) if counter else super().get_num_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Prompt tokens of a conversation under the edge's chat template, offline."""
+        from confidence_router.messages import normalize_messages
+
+        counted = self._router.edge.count_tokens(normalize_messages(to_core_messages(messages)))
+        if counted is None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        return counted
