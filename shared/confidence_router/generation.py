@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,10 +45,30 @@ class Answer:
     token_entropies: tuple[float, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str = "stop"
+    # For a tool-call answer: which tokens spell the tool names and argument values (the rest is
+    # JSON scaffolding the model is always sure of). Empty when unknown.
+    focus: tuple[bool, ...] = ()
 
     @property
     def num_tokens(self) -> int:
         return max(len(self.token_ids), len(self.token_logprobs))
+
+    def focused(self) -> Answer:
+        """The answer restricted to its `focus` tokens (itself when there is no focus)."""
+        if not any(self.focus):
+            return self
+        keep = [i for i, flag in enumerate(self.focus) if flag]
+
+        def pick(values: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(values[i] for i in keep) if len(values) == len(self.focus) else values
+
+        return replace(
+            self,
+            token_ids=pick(self.token_ids),
+            token_logprobs=pick(self.token_logprobs),
+            token_entropies=pick(self.token_entropies),
+            focus=(),
+        )
 
 
 @dataclass(frozen=True)

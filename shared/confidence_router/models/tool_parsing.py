@@ -77,3 +77,32 @@ def parse_tool_calls(
 def tool_names(tools: Collection[dict[str, Any]] | None) -> frozenset[str]:
     """The names of OpenAI-style tool definitions."""
     return frozenset(t["function"]["name"] for t in tools or ())
+
+
+def tool_call_spans(text: str, calls: Collection[ToolCall]) -> list[tuple[int, int]]:
+    """Character spans of each call's tool name and argument values in the raw model text."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for call in calls:
+        at = text.find(call.name, cursor)
+        if at < 0:
+            continue
+        spans.append((at, at + len(call.name)))
+        cursor = at + len(call.name)
+        for value in call.arguments.values():
+            needle = value if isinstance(value, str) else json.dumps(value)
+            found = text.find(needle, cursor)
+            if found >= 0 and needle:
+                spans.append((found, found + len(needle)))
+                cursor = found + len(needle)
+    return spans
+
+
+def focus_mask(token_ends: Collection[int], spans: Collection[tuple[int, int]]) -> tuple[bool, ...]:
+    """Which tokens (given each token's end offset in the text) overlap any of the spans."""
+    mask: list[bool] = []
+    start = 0
+    for end in token_ends:
+        mask.append(any(start < s_end and s_start < end for s_start, s_end in spans))
+        start = end
+    return tuple(mask)

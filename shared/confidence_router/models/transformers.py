@@ -21,10 +21,15 @@ from transformers import (
 
 from confidence_router.errors import ConfigurationError, ModelLoadError, PromptTooLongError
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
-from confidence_router.messages import ChatMessage
+from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend
 from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
-from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
+from confidence_router.models.tool_parsing import (
+    focus_mask,
+    parse_tool_calls,
+    tool_call_spans,
+    tool_names,
+)
 from confidence_router.uncertainty.statistics import Statistic
 
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -265,12 +270,19 @@ class TransformersModel(ChatBackend):
             if tok in self._end_ids:
                 length, finish = i, "stop"
                 break
-        text = self.tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
-        calls: tuple[Any, ...] = ()
+        raw = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
+        text = raw.strip()
+        calls: tuple[ToolCall, ...] = ()
+        focus: tuple[bool, ...] = ()
         if tools and self._template_tools:
             text, calls = parse_tool_calls(text, tool_names(tools))
             if calls:
                 finish = "tool_calls"
+                ends = [
+                    len(self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True))
+                    for i in range(length)
+                ]
+                focus = focus_mask(ends, tool_call_spans(raw, calls))
         return Answer(
             text=text,
             token_ids=tuple(ids[:length]),
@@ -278,6 +290,7 @@ class TransformersModel(ChatBackend):
             token_entropies=tuple(entropies[:length].tolist()) if entropies is not None else (),
             tool_calls=calls,
             finish_reason=finish,
+            focus=focus,
         )
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from confidence_router.errors import (
@@ -23,6 +23,7 @@ from confidence_router.messages import (
 )
 from confidence_router.models.base import ChatBackend
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
+from confidence_router.routing.tool_validation import tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
@@ -152,11 +153,18 @@ class CascadeRouter:
     # -- the decision -------------------------------------------------------------------------
 
     def _score(
-        self, messages: list[ChatMessage], generation: Generation
+        self, messages: list[ChatMessage], generation: Generation, tools: list[dict[str, Any]]
     ) -> tuple[float, dict[str, float], Reason | None]:
-        stats = RequestStatistics(messages, generation)
-        if generation.greedy.num_tokens == 0 and not generation.greedy.tool_calls:
+        """Confidence of the edge answer. A tool call is scored on the tokens of its tool name
+        and argument values only, and must fit the tool's schema."""
+        greedy = generation.greedy
+        if greedy.num_tokens == 0 and not greedy.tool_calls:
             return 0.0, {}, Reason.EMPTY_EDGE_ANSWER
+        if greedy.tool_calls:
+            if any(tool_call_problem(call, tools) for call in greedy.tool_calls):
+                return 0.0, {}, Reason.INVALID_TOOL_CALL
+            generation = replace(generation, greedy=greedy.focused())
+        stats = RequestStatistics(messages, generation)
         try:
             scores = {e.name: e.confidence(stats) for e in self.estimators}
         except InvalidInputError:
@@ -248,7 +256,7 @@ class CascadeRouter:
                 reason = Reason.PROMPT_TOO_LONG
             else:
                 elapsed = time.perf_counter() - started
-                confidence, scores, failed = self._score(msgs, generation)
+                confidence, scores, failed = self._score(msgs, generation, tools)
                 assessment = EdgeAssessment(msgs, generation, confidence, scores, elapsed, failed)
                 if edge_only:
                     return assessment

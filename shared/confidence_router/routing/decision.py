@@ -21,6 +21,7 @@ class Reason(str, Enum):
     EDGE_NO_TOOLS = "edge_no_tools"  # tools were bound and the edge cannot call tools
     PROMPT_TOO_LONG = "prompt_too_long"  # the prompt does not fit the edge's context window
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
+    INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call does not fit the tool schema
 
 
 class Pricing(BaseModel):
