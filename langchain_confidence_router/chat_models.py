@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
@@ -90,6 +90,15 @@ class ChatConfidenceRouter(BaseChatModel):
             "max_new_tokens": self.max_new_tokens,
         }
 
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "confidence-router"
+        params["ls_model_name"] = kwargs.get("model") or (
+            f"{self._router.edge.model_name} -> {self._router.cloud.model_name}"
+        )
+        params["ls_max_tokens"] = self.max_new_tokens
+        return params
+
     # -- calls ----------------------------------------------------------------------------------
 
     def _route_args(
@@ -100,9 +109,8 @@ class ChatConfidenceRouter(BaseChatModel):
             raise ConfigurationError(
                 ",".join(sorted(unknown)), "not a ChatConfidenceRouter call option"
             )
-        if stop:
-            raise ConfigurationError("stop", "stop sequences are not supported by the router")
         return to_core_messages(messages), {
+            "stop": stop,
             "tools": kwargs.get("tools"),
             "threshold": kwargs.get("threshold"),
             "max_new_tokens": kwargs.get("max_new_tokens"),

@@ -136,3 +136,11 @@ def test_tool_definitions_reach_a_tool_capable_template(tmp_path: Path) -> None:
     assert "<tool_call>" in prompt and "<tool_response>" in prompt and "sunny" in prompt
     gen = tiny.generate(conversation, GenerationOptions(max_new_tokens=4), tools)
     assert gen.greedy.num_tokens >= 1
+
+
+def test_stop_sequences_cut_the_answer(edge: TransformersModel) -> None:
+    free = edge.generate(QUESTION, GenerationOptions(max_new_tokens=24))
+    word = free.greedy.text.split()[2]  # e.g. "of" in "The capital of France is Paris."
+    cut = edge.generate(QUESTION, GenerationOptions(max_new_tokens=24, stop=(word,)))
+    assert word not in cut.greedy.text and free.greedy.text.startswith(cut.greedy.text)
+    assert cut.greedy.num_tokens < free.greedy.num_tokens

@@ -31,3 +31,16 @@ def test_unknown_name_or_prose_stays_content() -> None:
 def test_bare_json_needs_offered_tools() -> None:
     _, calls = parse_tool_calls('{"name": "get_weather", "arguments": {}}', None)
     assert calls == ()
+
+
+def test_prose_around_one_fenced_call_keeps_the_prose() -> None:
+    text = 'I will call it:\n```json\n{"name": "get_weather", "arguments": {}}\n```\nDone.'
+    content, calls = parse_tool_calls(text, NAMES)
+    assert [c.name for c in calls] == ["get_weather"]
+    assert content == "I will call it:\n\nDone."
+
+
+def test_two_fenced_blocks_are_not_guessed() -> None:
+    block = '```json\n{"name": "get_weather", "arguments": {}}\n```'
+    content, calls = parse_tool_calls(f"a {block} b {block}", NAMES)
+    assert calls == () and content.startswith("a ")

@@ -18,6 +18,7 @@ from confidence_router.messages import ToolCall
 
 _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _FENCED = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+_FENCED_ANYWHERE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
 def _as_call(obj: Any, names: Collection[str] | None) -> ToolCall | None:
@@ -71,6 +72,12 @@ def parse_tool_calls(
         found = [_as_call(item, tool_names) for item in items]
         if items and all(call is not None for call in found):
             return "", tuple(call for call in found if call is not None)
+        blocks = list(_FENCED_ANYWHERE.finditer(text))
+        if len(blocks) == 1:  # prose around one fenced call: keep the prose as content
+            call = _as_call(_loads(blocks[0].group(1)), tool_names)
+            if call is not None:
+                block = blocks[0]
+                return (text[: block.start()] + text[block.end() :]).strip(), (call,)
     return text, ()
 
 

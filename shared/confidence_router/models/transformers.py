@@ -222,6 +222,8 @@ class TransformersModel(ChatBackend):
             if self.tokenizer.pad_token_id is not None
             else self._end_ids[0],
         )
+        if options.stop:
+            config.stop_strings = list(options.stop)
         if rows > 1:
             config.temperature = options.temperature
             config.top_p = options.top_p
@@ -240,12 +242,17 @@ class TransformersModel(ChatBackend):
                 past_key_values=cache,
                 generation_config=config,
                 logits_processor=processors,
+                tokenizer=self.tokenizer if options.stop else None,
             )
         new_tokens = out.sequences[:, prompt_len:]
         logprobs, entropies = recorder.finish(new_tokens[:, -1])
         answers = [
             self._answer(
-                new_tokens[i], logprobs[i], entropies[i] if entropies is not None else None, tools
+                new_tokens[i],
+                logprobs[i],
+                entropies[i] if entropies is not None else None,
+                tools,
+                options.stop,
             )
             for i in range(rows)
         ]
@@ -263,6 +270,7 @@ class TransformersModel(ChatBackend):
         logprobs: torch.Tensor,
         entropies: torch.Tensor | None,
         tools: Sequence[dict[str, Any]] | None,
+        stop: Sequence[str] = (),
     ) -> Answer:
         ids = tokens.tolist()
         length, finish = len(ids), "length"
@@ -271,6 +279,9 @@ class TransformersModel(ChatBackend):
                 length, finish = i, "stop"
                 break
         raw = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
+        cut = min((raw.find(s) for s in stop if s in raw), default=-1)
+        if cut >= 0:
+            raw, finish = raw[:cut], "stop"
         text = raw.strip()
         calls: tuple[ToolCall, ...] = ()
         focus: tuple[bool, ...] = ()

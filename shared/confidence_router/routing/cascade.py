@@ -132,7 +132,9 @@ class CascadeRouter:
             needed |= est.requires
         return needed
 
-    def edge_options(self, max_new_tokens: int | None = None) -> GenerationOptions:
+    def edge_options(
+        self, max_new_tokens: int | None = None, stop: Sequence[str] | None = None
+    ) -> GenerationOptions:
         """What the edge must generate so that every estimator can be scored."""
         needed = self.required_statistics
         return GenerationOptions(
@@ -141,6 +143,7 @@ class CascadeRouter:
             entropy=Statistic.GREEDY_ENTROPY in needed,
             num_samples=max((e.num_samples for e in self.estimators), default=0),
             temperature=self.temperature,
+            stop=tuple(stop or ()),
         )
 
     def with_threshold(self, threshold: float) -> CascadeRouter:
@@ -179,8 +182,12 @@ class CascadeRouter:
         limit = self.threshold if threshold is None else check_threshold(threshold)
         return msgs, tool_defs, limit
 
-    def _cloud_options(self, max_new_tokens: int | None) -> GenerationOptions:
-        return GenerationOptions(max_new_tokens=max_new_tokens or self.cloud_max_new_tokens)
+    def _cloud_options(
+        self, max_new_tokens: int | None, stop: Sequence[str] | None = None
+    ) -> GenerationOptions:
+        return GenerationOptions(
+            max_new_tokens=max_new_tokens or self.cloud_max_new_tokens, stop=tuple(stop or ())
+        )
 
     def _response(
         self,
@@ -242,6 +249,7 @@ class CascadeRouter:
         tools: list[dict[str, Any]],
         limit: float,
         max_new_tokens: int | None,
+        stop: Sequence[str] | None = None,
         edge_only: bool = False,
     ) -> Generator[BackendCall, Generation, RoutedResponse | EdgeAssessment]:
         started = time.perf_counter()
@@ -273,7 +281,9 @@ class CascadeRouter:
         if edge_only:
             raise InvalidInputError(f"the edge cannot answer this request ({reason.value})")
         cloud_start = time.perf_counter()
-        answer = yield BackendCall(self.cloud, msgs, self._cloud_options(max_new_tokens), tools)
+        answer = yield BackendCall(
+            self.cloud, msgs, self._cloud_options(max_new_tokens, stop), tools
+        )
         return self._response(
             answer=answer,
             route="cloud",
@@ -382,9 +392,10 @@ class CascadeRouter:
         *,
         threshold: float | None = None,
         max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
     ) -> RoutedResponse:
         """Answer a conversation: at the edge when confident, else in the cloud."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens)
+        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
         return cast(RoutedResponse, self._drive(plan))
 
     async def aroute(
@@ -394,9 +405,10 @@ class CascadeRouter:
         *,
         threshold: float | None = None,
         max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
     ) -> RoutedResponse:
         """Async `route`."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens)
+        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
         return cast(RoutedResponse, await self._adrive(plan))
 
     def batch(
@@ -424,10 +436,11 @@ class CascadeRouter:
         *,
         threshold: float | None = None,
         max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
     ) -> Iterator[RouteChunk]:
         """Stream the answer: an edge answer once its confidence is known (it is buffered), an
         escalated answer as the cloud produces it. The last chunk carries the `response`."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens)
+        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
         for item in self._run(plan, stream=True):
             if isinstance(item, RoutedResponse):
                 yield from self._closing_chunks(item)
@@ -441,9 +454,10 @@ class CascadeRouter:
         *,
         threshold: float | None = None,
         max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
     ) -> AsyncIterator[RouteChunk]:
         """Async `stream`."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens)
+        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
         async for item in self._arun(plan, stream=True):
             if isinstance(item, RoutedResponse):
                 for chunk in self._closing_chunks(item):
