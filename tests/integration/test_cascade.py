@@ -9,6 +9,7 @@ from confidence_router.errors import CloudUnavailableError, ConfigurationError, 
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import free_port
 from confidence_router.uncertainty import MeanTokenEntropy, Perplexity
+from tests.tools import WEATHER
 
 PROMPTS = [
     "What is the capital of France?",
@@ -66,20 +67,7 @@ def test_calibrated_threshold_escalates_the_requested_share(router: CascadeRoute
 
 
 def test_tools_go_to_the_cloud_when_the_edge_cannot_call_them(router: CascadeRouter) -> None:
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Get the current weather for a city",
-                "parameters": {
-                    "type": "object",
-                    "properties": {"city": {"type": "string"}},
-                    "required": ["city"],
-                },
-            },
-        }
-    ]
+    tools = WEATHER
     out = router.with_threshold(0.0).route("What's the weather in Paris?", tools=tools)
     assert out.route == "cloud" and out.reason is Reason.EDGE_NO_TOOLS
     assert out.tool_calls and out.tool_calls[0].name == "get_weather"

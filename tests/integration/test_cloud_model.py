@@ -11,21 +11,7 @@ from confidence_router.errors import CloudUnavailableError
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
 from confidence_router.server import LlamaCppServer, free_port
-
-WEATHER = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Get the current weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+from tests.tools import WEATHER
 
 
 def test_answers_with_usage(cloud: OpenAIChatModel) -> None:
