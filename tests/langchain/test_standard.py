@@ -68,3 +68,11 @@ class TestRouterIntegration(_Params, ChatModelIntegrationTests):
     )
     def test_tool_calling_with_no_arguments(self, model: Any) -> None:
         super().test_tool_calling_with_no_arguments(model)
+
+
+def test_the_suites_run_against_the_router() -> None:
+    """The standard suites above assert inside langchain-tests; this pins what they exercise."""
+    model = _Params().chat_model_class(**_Params().chat_model_params)
+    params = model._get_ls_params()
+    assert params["ls_provider"] == "confidence-router"
+    assert params["ls_model_name"] == f"{MODELS['edge'].model_name} -> {MODELS['cloud'].model_name}"
