@@ -36,9 +36,7 @@ class RoutingDecision(RunnableSerializable[LanguageModelInput, dict[str, Any]]):
     def _record(self, assessment: Any) -> dict[str, Any]:
         router = self.model.router
         limit = router.threshold if self.threshold is None else self.threshold
-        reason = assessment.reason or (
-            Reason.LOW_CONFIDENCE if assessment.confidence < limit else Reason.CONFIDENT
-        )
+        reason = router.outcome(assessment, limit)
         return {
             "route": "edge" if reason is Reason.CONFIDENT else "cloud",
             "reason": reason.value,

@@ -236,7 +236,9 @@ class CascadeRouter:
             return Reason.EDGE_NO_TOOLS
         return None
 
-    def _outcome(self, assessment: EdgeAssessment, threshold: float) -> Reason:
+    def outcome(self, assessment: EdgeAssessment, threshold: float | None = None) -> Reason:
+        """The routing rule: why this assessment stays at the edge or escalates."""
+        threshold = self.threshold if threshold is None else check_threshold(threshold)
         if assessment.reason is not None:
             return assessment.reason
         return Reason.LOW_CONFIDENCE if assessment.confidence < threshold else Reason.CONFIDENT
@@ -268,7 +270,7 @@ class CascadeRouter:
                 assessment = EdgeAssessment(msgs, generation, confidence, scores, elapsed, failed)
                 if edge_only:
                     return assessment
-                reason = self._outcome(assessment, limit)
+                reason = self.outcome(assessment, limit)
         if reason is Reason.CONFIDENT and assessment is not None:
             return self._response(
                 answer=assessment.generation,
