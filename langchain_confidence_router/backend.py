@@ -14,13 +14,14 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import RunnableBinding, RunnableConfig
 
 from confidence_router import ConfigurationError
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
 from confidence_router.models.openai import topk_entropy
+from confidence_router.models.tool_choice import openai_tool_choice
 from confidence_router.uncertainty import Statistic
 
 # Inner calls run with no callbacks: their tokens must not reach the outer run's handlers
@@ -77,7 +78,9 @@ def to_generation(message: AIMessage, model: str) -> Generation:
 
 class LangChainChatBackend(ChatBackend):
     """Wraps a LangChain chat model. Log-probs are available when the model returns them
-    (e.g. `ChatOpenAI(logprobs=True, top_logprobs=5)`); samples are not."""
+    (e.g. `ChatOpenAI(logprobs=True, top_logprobs=5)`); samples are not. Token usage is what
+    the model reports: a streamed call to a server that sends no usage chunk (llama.cpp's
+    OpenAI-compatible server) counts as zero tokens."""
 
     def __init__(self, model: BaseChatModel, tier: str, *, logprobs: bool | None = None) -> None:
         self.model = model
@@ -100,8 +103,28 @@ class LangChainChatBackend(ChatBackend):
         name = getattr(self.model, "model_name", None) or getattr(self.model, "model", None)
         return str(name or self.model._llm_type)
 
-    def _bound(self, tools: Sequence[dict[str, Any]] | None) -> Any:
-        return self.model.bind_tools(list(tools)) if tools else self.model
+    def _call(
+        self, tools: Sequence[dict[str, Any]] | None, options: GenerationOptions | None
+    ) -> dict[str, Any]:
+        """The call kwargs: tools and `tool_choice` (as the model's `bind_tools` shapes them),
+        stop sequences and the token cap.
+
+        `bind_tools` returns a `RunnableBinding`; only its kwargs are used, because calling the
+        binding merges the caller's context callbacks back into the inner call (LangGraph's
+        `stream_mode="messages"` would then see every token twice).
+        """
+        kwargs: dict[str, Any] = {"config": _QUIET}
+        if tools:
+            choice = openai_tool_choice(options.tool_choice if options else None)
+            extra: dict[str, Any] = {"tool_choice": choice} if choice is not None else {}
+            bound = self.model.bind_tools(list(tools), **extra)
+            kwargs.update(bound.kwargs if isinstance(bound, RunnableBinding) else {})
+        if options is not None:
+            if options.stop:
+                kwargs["stop"] = list(options.stop)
+            if "max_tokens" in type(self.model).model_fields:
+                kwargs["max_tokens"] = options.max_new_tokens
+        return kwargs
 
     def generate(
         self,
@@ -109,7 +132,7 @@ class LangChainChatBackend(ChatBackend):
         options: GenerationOptions | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
-        reply = self._bound(tools).invoke(from_core_messages(messages), config=_QUIET)
+        reply = self.model.invoke(from_core_messages(messages), **self._call(tools, options))
         return to_generation(reply, self.model_name)
 
     async def agenerate(
@@ -118,7 +141,7 @@ class LangChainChatBackend(ChatBackend):
         options: GenerationOptions | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
-        reply = await self._bound(tools).ainvoke(from_core_messages(messages), config=_QUIET)
+        reply = await self.model.ainvoke(from_core_messages(messages), **self._call(tools, options))
         return to_generation(reply, self.model_name)
 
     def stream(
@@ -128,7 +151,7 @@ class LangChainChatBackend(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Iterator[StreamChunk]:
         total: AIMessageChunk | None = None
-        for chunk in self._bound(tools).stream(from_core_messages(messages), config=_QUIET):
+        for chunk in self.model.stream(from_core_messages(messages), **self._call(tools, options)):
             total = chunk if total is None else total + chunk
             if chunk.text:
                 yield StreamChunk(text=chunk.text)
@@ -143,7 +166,9 @@ class LangChainChatBackend(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> AsyncIterator[StreamChunk]:
         total: AIMessageChunk | None = None
-        async for chunk in self._bound(tools).astream(from_core_messages(messages), config=_QUIET):
+        async for chunk in self.model.astream(
+            from_core_messages(messages), **self._call(tools, options)
+        ):
             total = chunk if total is None else total + chunk
             if chunk.text:
                 yield StreamChunk(text=chunk.text)

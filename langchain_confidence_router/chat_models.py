@@ -24,7 +24,6 @@ from langchain_confidence_router.messages import final_chunk, to_ai_message, to_
 # router does not act on; anything else unknown is an error, not silently dropped.
 _IGNORED_KWARGS = frozenset(
     {
-        "tool_choice",
         "parallel_tool_calls",
         "ls_structured_output_format",
         "strict",
@@ -104,7 +103,16 @@ class ChatConfidenceRouter(BaseChatModel):
     def _route_args(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        unknown = set(kwargs) - _IGNORED_KWARGS - {"tools", "threshold", "max_new_tokens"}
+        unknown = (
+            set(kwargs)
+            - _IGNORED_KWARGS
+            - {
+                "tools",
+                "tool_choice",
+                "threshold",
+                "max_new_tokens",
+            }
+        )
         if unknown:
             raise ConfigurationError(
                 ",".join(sorted(unknown)), "not a ChatConfidenceRouter call option"
@@ -112,6 +120,7 @@ class ChatConfidenceRouter(BaseChatModel):
         return to_core_messages(messages), {
             "stop": stop,
             "tools": kwargs.get("tools"),
+            "tool_choice": kwargs.get("tool_choice"),
             "threshold": kwargs.get("threshold"),
             "max_new_tokens": kwargs.get("max_new_tokens"),
         }

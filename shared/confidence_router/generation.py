@@ -102,3 +102,5 @@ class GenerationOptions(BaseModel):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # None: the model may answer or call a tool; "required": it must call one; else a tool name.
+    tool_choice: str | None = None

@@ -49,6 +49,20 @@ def test_native_tool_call_deltas_are_assembled() -> None:
     assert gen.greedy.finish_reason == "tool_calls"
 
 
+def test_tool_names_repeated_in_every_delta_are_not_doubled() -> None:
+    # llama.cpp with a named tool_choice repeats the name in each delta
+    a = StreamAssembler("m", TOOLS, parse_text=True)
+    for piece in ('{"city"', ': "Oslo"}'):
+        a.feed(
+            chunk(calls=[NS(index=0, id="c1", function=NS(name="get_weather", arguments=piece))])
+        )
+    split = StreamAssembler("m", TOOLS, parse_text=True)
+    for name in ("get_", "weather", None):
+        split.feed(chunk(calls=[NS(index=0, id="c2", function=NS(name=name, arguments=""))]))
+    assert a.finish()[1].tool_calls[0].name == "get_weather"
+    assert split.finish()[1].tool_calls[0].name == "get_weather"
+
+
 def test_router_stream_ends_with_the_decision() -> None:
     sure = generation([math.log(0.9)] * 2, text="edge says hi")
     unsure = generation([math.log(0.1)] * 2, text="meh")

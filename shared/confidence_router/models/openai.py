@@ -31,6 +31,7 @@ from confidence_router.generation import Answer, Generation, GenerationOptions, 
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
 from confidence_router.models.openai_stream import StreamAssembler
+from confidence_router.models.tool_choice import openai_tool_choice
 from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
 from confidence_router.uncertainty.statistics import Statistic
 
@@ -195,6 +196,9 @@ class OpenAIChatModel(ChatBackend):
             body["seed"] = options.seed
         if tools:
             body["tools"] = list(tools)
+            choice = openai_tool_choice(options.tool_choice)
+            if choice is not None:
+                body["tool_choice"] = choice
         wants_logprobs = options.logprobs or options.entropy
         if self.logprobs and wants_logprobs:
             body["logprobs"] = True

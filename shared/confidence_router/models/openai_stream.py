@@ -56,7 +56,7 @@ class StreamAssembler:
                 slot = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
                 slot["id"] = call.id or slot["id"]
                 if call.function is not None:
-                    slot["name"] += call.function.name or ""
+                    slot["name"] = _merge_name(slot["name"], call.function.name or "")
                     slot["arguments"] += call.function.arguments or ""
         if self.hold and _could_be_tool_text(self.text):
             return ""
@@ -84,3 +84,11 @@ class StreamAssembler:
             finish_reason="tool_calls" if calls else self.finish_reason,
         )
         return rest, Generation(greedy=answer, usage=self.usage, model=self.model)
+
+
+def _merge_name(current: str, delta: str) -> str:
+    """Tool names arrive whole in the first delta (OpenAI) or repeated in every delta (llama.cpp
+    with a named `tool_choice`); a repeat is not appended."""
+    if not current or delta.startswith(current):
+        return delta or current
+    return current if current.endswith(delta) else current + delta

@@ -22,6 +22,7 @@ from confidence_router.messages import (
     normalize_tools,
 )
 from confidence_router.models.base import ChatBackend
+from confidence_router.models.tool_choice import ToolChoice, normalize_tool_choice
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
 from confidence_router.routing.tool_validation import tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
@@ -133,17 +134,21 @@ class CascadeRouter:
         return needed
 
     def edge_options(
-        self, max_new_tokens: int | None = None, stop: Sequence[str] | None = None
+        self,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+        tool_choice: str | None = None,
     ) -> GenerationOptions:
         """What the edge must generate so that every estimator can be scored."""
         needed = self.required_statistics
         return GenerationOptions(
             max_new_tokens=max_new_tokens or self.max_new_tokens,
-            logprobs=Statistic.GREEDY_LOGPROBS in needed,
+            logprobs=bool({Statistic.GREEDY_LOGPROBS, Statistic.SAMPLE_LOGPROBS} & needed),
             entropy=Statistic.GREEDY_ENTROPY in needed,
             num_samples=max((e.num_samples for e in self.estimators), default=0),
             temperature=self.temperature,
             stop=tuple(stop or ()),
+            tool_choice=tool_choice,
         )
 
     def with_threshold(self, threshold: float) -> CascadeRouter:
@@ -156,11 +161,17 @@ class CascadeRouter:
     # -- the decision -------------------------------------------------------------------------
 
     def _score(
-        self, messages: list[ChatMessage], generation: Generation, tools: list[dict[str, Any]]
+        self,
+        messages: list[ChatMessage],
+        generation: Generation,
+        tools: list[dict[str, Any]],
+        tool_choice: str | None = None,
     ) -> tuple[float, dict[str, float], Reason | None]:
         """Confidence of the edge answer. A tool call is scored on the tokens of its tool name
-        and argument values only, and must fit the tool's schema."""
+        and argument values only, and must fit the tool's schema (and `tool_choice`)."""
         greedy = generation.greedy
+        if tool_choice is not None and not greedy.tool_calls:
+            return 0.0, {}, Reason.NO_TOOL_CALL
         if greedy.num_tokens == 0 and not greedy.tool_calls:
             return 0.0, {}, Reason.EMPTY_EDGE_ANSWER
         if greedy.tool_calls:
@@ -175,18 +186,27 @@ class CascadeRouter:
         return scores[self.estimator.name], scores, None
 
     def _prepare(
-        self, messages: MessagesInput, tools: ToolsInput, threshold: float | None
-    ) -> tuple[list[ChatMessage], list[dict[str, Any]], float]:
+        self,
+        messages: MessagesInput,
+        tools: ToolsInput,
+        threshold: float | None,
+        tool_choice: ToolChoice = None,
+    ) -> tuple[list[ChatMessage], list[dict[str, Any]], float, str | None]:
         msgs = normalize_messages(messages)
-        tool_defs = normalize_tools(tools)
+        tool_defs, required = normalize_tool_choice(tool_choice, normalize_tools(tools))
         limit = self.threshold if threshold is None else check_threshold(threshold)
-        return msgs, tool_defs, limit
+        return msgs, tool_defs, limit, required
 
     def _cloud_options(
-        self, max_new_tokens: int | None, stop: Sequence[str] | None = None
+        self,
+        max_new_tokens: int | None,
+        stop: Sequence[str] | None = None,
+        tool_choice: str | None = None,
     ) -> GenerationOptions:
         return GenerationOptions(
-            max_new_tokens=max_new_tokens or self.cloud_max_new_tokens, stop=tuple(stop or ())
+            max_new_tokens=max_new_tokens or self.cloud_max_new_tokens,
+            stop=tuple(stop or ()),
+            tool_choice=tool_choice,
         )
 
     def _response(
@@ -250,6 +270,7 @@ class CascadeRouter:
         msgs: list[ChatMessage],
         tools: list[dict[str, Any]],
         limit: float,
+        tool_choice: str | None,
         max_new_tokens: int | None,
         stop: Sequence[str] | None = None,
         edge_only: bool = False,
@@ -260,13 +281,13 @@ class CascadeRouter:
         if reason is None:
             try:
                 generation = yield BackendCall(
-                    self.edge, msgs, self.edge_options(max_new_tokens), tools
+                    self.edge, msgs, self.edge_options(max_new_tokens, stop, tool_choice), tools
                 )
             except PromptTooLongError:
                 reason = Reason.PROMPT_TOO_LONG
             else:
                 elapsed = time.perf_counter() - started
-                confidence, scores, failed = self._score(msgs, generation, tools)
+                confidence, scores, failed = self._score(msgs, generation, tools, tool_choice)
                 assessment = EdgeAssessment(msgs, generation, confidence, scores, elapsed, failed)
                 if edge_only:
                     return assessment
@@ -284,7 +305,7 @@ class CascadeRouter:
             raise InvalidInputError(f"the edge cannot answer this request ({reason.value})")
         cloud_start = time.perf_counter()
         answer = yield BackendCall(
-            self.cloud, msgs, self._cloud_options(max_new_tokens, stop), tools
+            self.cloud, msgs, self._cloud_options(max_new_tokens, stop, tool_choice), tools
         )
         return self._response(
             answer=answer,
@@ -369,10 +390,11 @@ class CascadeRouter:
         tools: ToolsInput = None,
         *,
         max_new_tokens: int | None = None,
+        tool_choice: ToolChoice = None,
     ) -> EdgeAssessment:
         """Run the edge and score its answer; no cloud call (calibration, decision-only use)."""
-        msgs, tool_defs, limit = self._prepare(messages, tools, None)
-        plan = self._plan(msgs, tool_defs, limit, max_new_tokens, edge_only=True)
+        request = self._prepare(messages, tools, None, tool_choice)
+        plan = self._plan(*request, max_new_tokens, edge_only=True)
         return cast(EdgeAssessment, self._drive(plan))
 
     async def aassess(
@@ -381,10 +403,11 @@ class CascadeRouter:
         tools: ToolsInput = None,
         *,
         max_new_tokens: int | None = None,
+        tool_choice: ToolChoice = None,
     ) -> EdgeAssessment:
         """Async `assess`."""
-        msgs, tool_defs, limit = self._prepare(messages, tools, None)
-        plan = self._plan(msgs, tool_defs, limit, max_new_tokens, edge_only=True)
+        request = self._prepare(messages, tools, None, tool_choice)
+        plan = self._plan(*request, max_new_tokens, edge_only=True)
         return cast(EdgeAssessment, await self._adrive(plan))
 
     def route(
@@ -395,9 +418,11 @@ class CascadeRouter:
         threshold: float | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
+        tool_choice: ToolChoice = None,
     ) -> RoutedResponse:
         """Answer a conversation: at the edge when confident, else in the cloud."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
+        request = self._prepare(messages, tools, threshold, tool_choice)
+        plan = self._plan(*request, max_new_tokens, stop)
         return cast(RoutedResponse, self._drive(plan))
 
     async def aroute(
@@ -408,9 +433,11 @@ class CascadeRouter:
         threshold: float | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
+        tool_choice: ToolChoice = None,
     ) -> RoutedResponse:
         """Async `route`."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
+        request = self._prepare(messages, tools, threshold, tool_choice)
+        plan = self._plan(*request, max_new_tokens, stop)
         return cast(RoutedResponse, await self._adrive(plan))
 
     def batch(
@@ -439,10 +466,12 @@ class CascadeRouter:
         threshold: float | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
+        tool_choice: ToolChoice = None,
     ) -> Iterator[RouteChunk]:
         """Stream the answer: an edge answer once its confidence is known (it is buffered), an
         escalated answer as the cloud produces it. The last chunk carries the `response`."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
+        request = self._prepare(messages, tools, threshold, tool_choice)
+        plan = self._plan(*request, max_new_tokens, stop)
         for item in self._run(plan, stream=True):
             if isinstance(item, RoutedResponse):
                 yield from self._closing_chunks(item)
@@ -457,9 +486,11 @@ class CascadeRouter:
         threshold: float | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
+        tool_choice: ToolChoice = None,
     ) -> AsyncIterator[RouteChunk]:
         """Async `stream`."""
-        plan = self._plan(*self._prepare(messages, tools, threshold), max_new_tokens, stop)
+        request = self._prepare(messages, tools, threshold, tool_choice)
+        plan = self._plan(*request, max_new_tokens, stop)
         async for item in self._arun(plan, stream=True):
             if isinstance(item, RoutedResponse):
                 for chunk in self._closing_chunks(item):

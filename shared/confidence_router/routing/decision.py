@@ -22,6 +22,7 @@ class Reason(str, Enum):
     PROMPT_TOO_LONG = "prompt_too_long"  # the prompt does not fit the edge's context window
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
     INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call does not fit the tool schema
+    NO_TOOL_CALL = "no_tool_call"  # tool_choice asked for a tool call and the edge answered in text
 
 
 class Pricing(BaseModel):
