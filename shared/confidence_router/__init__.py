@@ -20,12 +20,14 @@ from confidence_router.generation import Answer, Generation, GenerationOptions, 
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models import OpenAIChatModel
 from confidence_router.routing import (
+    BandCalibration,
     Calibration,
     CascadeRouter,
     Pricing,
     Reason,
     RouteChunk,
     RoutedResponse,
+    calibrate_band,
     calibrate_threshold,
 )
 
@@ -47,6 +49,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "Answer",
     "BackendError",
+    "BandCalibration",
     "Calibration",
     "CapabilityError",
     "CascadeRouter",
@@ -69,5 +72,6 @@ __all__ = [
     "TransformersModel",
     "Usage",
     "__version__",
+    "calibrate_band",
     "calibrate_threshold",
 ]

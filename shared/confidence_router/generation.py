@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from confidence_router.messages import ToolCall
 
@@ -27,6 +27,10 @@ class Usage(BaseModel):
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
         )
+
+
+# `Answer.finish_reason` of a generation cut by early exit (see `GenerationOptions`).
+EARLY_EXIT = "early_exit"
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,19 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
     # None: the model may answer or call a tool; "required": it must call one; else a tool name.
     tool_choice: str | None = None
+    # Only the `num_samples` samples: the caller already has the greedy answer (staged escalation
+    # asks for samples in a second call). `Generation.greedy` is then an empty answer.
+    samples_only: bool = False
+    # Early exit: once the greedy answer has `early_exit_min_tokens` tokens, stop the whole
+    # generation as soon as its running confidence (`RunningConfidence`: geometric-mean token
+    # probability over the last `early_exit_window` tokens, all of them when None) falls below
+    # `early_exit_floor`; the greedy answer then ends with finish_reason "early_exit". None: off.
+    early_exit_floor: float | None = Field(default=None, ge=0.0, le=1.0)
+    early_exit_min_tokens: int = Field(default=4, ge=1)
+    early_exit_window: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _samples_only_needs_samples(self) -> GenerationOptions:
+        if self.samples_only and self.num_samples < 1:
+            raise ValueError("samples_only needs num_samples >= 1")
+        return self

@@ -12,13 +12,17 @@ from confidence_router.uncertainty import RequestStatistics, Statistic
 
 
 def generation(
-    logprobs: Sequence[float], entropies: Sequence[float] = (), text: str = "x"
+    logprobs: Sequence[float],
+    entropies: Sequence[float] = (),
+    text: str = "x",
+    finish_reason: str = "stop",
 ) -> Generation:
     answer = Answer(
         text=text,
         token_ids=tuple(range(len(logprobs))),
         token_logprobs=tuple(logprobs),
         token_entropies=tuple(entropies),
+        finish_reason=finish_reason,
     )
     return Generation(greedy=answer, usage=Usage(input_tokens=5, output_tokens=len(logprobs)))
 
@@ -39,11 +43,14 @@ class ScriptedBackend(ChatBackend):
         stats: frozenset[Statistic] | None = None,
         tools: bool = False,
         name: str = "scripted",
+        early_exit: bool = False,
     ) -> None:
         self.outputs = list(outputs)
         self.calls: list[tuple[list[ChatMessage], GenerationOptions, Any]] = []
         self._caps = Capabilities(
-            statistics=frozenset(Statistic) if stats is None else stats, tools=tools
+            statistics=frozenset(Statistic) if stats is None else stats,
+            tools=tools,
+            early_exit=early_exit,
         )
         self._name = name
 
@@ -63,3 +70,15 @@ class ScriptedBackend(ChatBackend):
     ) -> Generation:
         self.calls.append((list(messages), options or GenerationOptions(), tools))
         return self.outputs.pop(0)
+
+
+def samples(*texts: str, tokens: int = 2) -> Generation:
+    """A samples-only generation (what the staged router's second edge call returns)."""
+    answers = tuple(
+        Answer(text=t, token_ids=(1,) * tokens, token_logprobs=(-0.1,) * tokens) for t in texts
+    )
+    return Generation(
+        greedy=Answer(text=""),
+        samples=answers,
+        usage=Usage(input_tokens=5, output_tokens=tokens * len(texts)),
+    )

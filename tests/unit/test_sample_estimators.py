@@ -3,7 +3,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from confidence_router.errors import BackendError, ConfigurationError, InvalidInputError
+from confidence_router.errors import (
+    BackendError,
+    CapabilityError,
+    ConfigurationError,
+    InvalidInputError,
+)
 from confidence_router.generation import Answer, Generation
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.uncertainty import (
@@ -147,5 +152,7 @@ def test_p_true_errors() -> None:
         PTrue(FakeScorer({}), prompt="{question} {answer}")
     with pytest.raises(ConfigurationError, match="num_samples"):
         PTrue(FakeScorer({}), num_samples=-1)
-    with pytest.raises(ConfigurationError, match="estimator"):
-        get_estimator("p_true")  # needs a scorer: not in the registry
+    unbound = get_estimator("p_true")  # registered; a router binds its edge as the scorer
+    assert isinstance(unbound, PTrue) and unbound.scorer is None
+    with pytest.raises(CapabilityError, match="no scorer"):
+        unbound.confidence(p_true_stats())

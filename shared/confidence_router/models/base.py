@@ -23,6 +23,12 @@ class Capabilities(BaseModel):
     statistics: frozenset[Statistic] = frozenset()
     tools: bool = False
     context_window: int | None = None
+    # Honours `GenerationOptions.early_exit_floor` (stops generating when the running confidence
+    # falls below it); a router with early exit refuses an edge without it.
+    early_exit: bool = False
+    # Has `probability_of(messages, continuation)` (a `TokenProbabilityScorer`), so `PTrue` can
+    # use it as its scorer.
+    token_scoring: bool = False
 
     def missing(self, needed: frozenset[Statistic]) -> frozenset[Statistic]:
         return needed - self.statistics

@@ -23,6 +23,7 @@ from tenacity import (
 
 from confidence_router.errors import (
     BackendError,
+    CapabilityError,
     CloudRequestError,
     CloudUnavailableError,
     ConfigurationError,
@@ -99,6 +100,10 @@ class OpenAIChatModel(ChatBackend):
     renormalised top-k alternatives (`topk_entropy`), an approximation of the full entropy.
     Failures are retried with tenacity: exponential backoff with jitter (or the server's
     Retry-After), at most `max_attempts` tries and `max_retry_seconds` in all.
+    `options.samples_only` skips the greedy request. Early exit is not supported (the capability
+    is off, so a router with `early_exit_floor` refuses this edge at construction, and
+    `generate` raises `CapabilityError` when asked for it): stopping a server-side decode needs
+    streamed log-probs, which this client does not read.
     """
 
     def __init__(
@@ -299,6 +304,7 @@ class OpenAIChatModel(ChatBackend):
         options: GenerationOptions,
         tools: Sequence[dict[str, Any]] | None,
     ) -> dict[str, Any]:
+        self._check_early_exit(options)
         body = self._request(messages, options, tools, sample=False)
         body.update(stream=True, stream_options={"include_usage": True})
         body.pop("logprobs", None)
@@ -351,19 +357,47 @@ class OpenAIChatModel(ChatBackend):
         return answer, counted
 
     def _collect(
-        self, responses: Sequence[Any], tools: Sequence[dict[str, Any]] | None
+        self,
+        responses: Sequence[Any],
+        tools: Sequence[dict[str, Any]] | None,
+        samples_only: bool = False,
     ) -> Generation:
         parsed = [self._answer(r, tools) for r in responses]
         usage = Usage(
             input_tokens=parsed[0][1].input_tokens,
             output_tokens=sum(u.output_tokens for _, u in parsed),
         )
+        answers = [a for a, _ in parsed]
+        if samples_only:
+            answers.insert(0, Answer(text=""))
         return Generation(
-            greedy=parsed[0][0],
-            samples=tuple(a for a, _ in parsed[1:]),
+            greedy=answers[0],
+            samples=tuple(answers[1:]),
             usage=usage,
             model=self._model,
         )
+
+    def _check_early_exit(self, options: GenerationOptions) -> None:
+        if options.early_exit_floor is not None:
+            raise CapabilityError(
+                f"{self.tier} model {self._model!r}: early exit is not supported by "
+                "OpenAI-compatible backends"
+            )
+
+    def _bodies(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        tools: Sequence[dict[str, Any]] | None,
+    ) -> list[dict[str, Any]]:
+        """One request for the greedy answer (unless `samples_only`), one per sample."""
+        self._check_early_exit(options)
+        greedy = (
+            [] if options.samples_only else [self._request(messages, options, tools, sample=False)]
+        )
+        return greedy + [
+            self._request(messages, options, tools, sample=True) for _ in range(options.num_samples)
+        ]
 
     def generate(
         self,
@@ -372,10 +406,8 @@ class OpenAIChatModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
         options = options or GenerationOptions()
-        responses = [self._call(self._request(messages, options, tools, sample=False))]
-        for _ in range(options.num_samples):
-            responses.append(self._call(self._request(messages, options, tools, sample=True)))
-        return self._collect(responses, tools)
+        responses = [self._call(body) for body in self._bodies(messages, options, tools)]
+        return self._collect(responses, tools, options.samples_only)
 
     async def agenerate(
         self,
@@ -384,8 +416,6 @@ class OpenAIChatModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
         options = options or GenerationOptions()
-        bodies = [self._request(messages, options, tools, sample=False)] + [
-            self._request(messages, options, tools, sample=True) for _ in range(options.num_samples)
-        ]
+        bodies = self._bodies(messages, options, tools)
         responses = await asyncio.gather(*(self._acall(b) for b in bodies))
-        return self._collect(responses, tools)
+        return self._collect(responses, tools, options.samples_only)

@@ -17,10 +17,17 @@ from transformers import (
     GenerationConfig,
     LogitsProcessor,
     LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
 )
 
-from confidence_router.errors import ConfigurationError, ModelLoadError, PromptTooLongError
-from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
+from confidence_router.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ModelLoadError,
+    PromptTooLongError,
+)
+from confidence_router.generation import EARLY_EXIT, Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend
 from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
@@ -30,6 +37,7 @@ from confidence_router.models.tool_parsing import (
     tool_call_spans,
     tool_names,
 )
+from confidence_router.uncertainty.running_confidence import RunningConfidence
 from confidence_router.uncertainty.statistics import Statistic
 
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -51,8 +59,7 @@ class _StepStatistics(LogitsProcessor):  # type: ignore[misc]
         self._previous: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self._previous is not None:
-            self._record_chosen(input_ids[:, -1])
+        self.observe(input_ids[:, -1])
         logp = torch.log_softmax(scores.float(), dim=-1)
         if self.want_entropy:
             p = logp.exp()
@@ -60,15 +67,16 @@ class _StepStatistics(LogitsProcessor):  # type: ignore[misc]
         self._previous = logp
         return scores
 
-    def _record_chosen(self, chosen: torch.Tensor) -> None:
-        assert self._previous is not None
-        self.logprobs.append(self._previous.gather(1, chosen[:, None]).squeeze(1))
-        self._previous = None
+    def observe(self, chosen: torch.Tensor) -> None:
+        """Record the log-probs of the tokens just chosen, unless already recorded (a stopping
+        criterion needs them before the next step's call)."""
+        if self._previous is not None:
+            self.logprobs.append(self._previous.gather(1, chosen[:, None]).squeeze(1))
+            self._previous = None
 
     def finish(self, last_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(batch, steps) log-probs and entropies once generation has ended."""
-        if self._previous is not None:
-            self._record_chosen(last_tokens)
+        self.observe(last_tokens)
         logprobs = torch.stack(self.logprobs, dim=1)
         entropies = torch.stack(self.entropies, dim=1) if self.entropies else None
         return logprobs, entropies
@@ -85,6 +93,35 @@ class _GreedyFirstRow(LogitsProcessor):  # type: ignore[misc]
         return scores
 
 
+class _EarlyExit(StoppingCriteria):  # type: ignore[misc]
+    """Stops the whole batch once the greedy row's running confidence falls below the floor.
+
+    It reads the log-prob `_StepStatistics` recorded for the token just chosen (the raw
+    distribution's); the greedy row is row 0. Once that row has ended (an end or pad token), it
+    never fires. On exit the sampled rows stop too: the request escalates, so they are not needed.
+    """
+
+    def __init__(
+        self, recorder: _StepStatistics, running: RunningConfidence, done_ids: set[int]
+    ) -> None:
+        self.recorder = recorder
+        self.running = running
+        self.done_ids = done_ids
+        self.exited = False
+        self._greedy_done = False
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        self.recorder.observe(input_ids[:, -1])
+        if not (self.exited or self._greedy_done):
+            if int(input_ids[0, -1]) in self.done_ids:
+                self._greedy_done = True
+            else:
+                self.exited = self.running.push(float(self.recorder.logprobs[-1][0]))
+        return torch.full(
+            (input_ids.shape[0],), self.exited, dtype=torch.bool, device=input_ids.device
+        )
+
+
 class TransformersModel(ChatBackend):
     """An edge model running in-process on CPU (or any torch device).
 
@@ -93,7 +130,10 @@ class TransformersModel(ChatBackend):
 
     One `generate` call returns the greedy answer with per-token log-probs and per-step entropies
     and, when `options.num_samples` > 0, that many sampled answers from the same batched decode:
-    the prompt is encoded and prefilled once and its cache shared by every row.
+    the prompt is encoded and prefilled once and its cache shared by every row. With
+    `options.samples_only` only the samples are decoded; with `options.early_exit_floor` the
+    decode stops once the greedy row's running confidence falls below it (finish_reason
+    "early_exit"). `probability_of` scores a fixed reply (the `PTrue` scorer).
     """
 
     def __init__(
@@ -139,6 +179,8 @@ class TransformersModel(ChatBackend):
             statistics=frozenset(Statistic),
             tools=self._template_tools,
             context_window=int(window) if window else None,
+            early_exit=True,
+            token_scoring=True,
         )
 
     @property
@@ -210,25 +252,39 @@ class TransformersModel(ChatBackend):
         max_new = (
             min(options.max_new_tokens, window - prompt_len) if window else options.max_new_tokens
         )
-        rows = 1 + options.num_samples
+        greedy_row = not options.samples_only
+        rows = options.num_samples + int(greedy_row)
+        sampling = rows > 1 or not greedy_row
         recorder = _StepStatistics(want_entropy=True)
         processors = LogitsProcessorList([recorder])
+        pad_id = (
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self._end_ids[0]
+        )
         config = GenerationConfig(
             max_new_tokens=max_new,
-            do_sample=rows > 1,
+            do_sample=sampling,
             eos_token_id=self._end_ids,
             return_dict_in_generate=True,
-            pad_token_id=self.tokenizer.pad_token_id
-            if self.tokenizer.pad_token_id is not None
-            else self._end_ids[0],
+            pad_token_id=pad_id,
         )
         if options.stop:
             config.stop_strings = list(options.stop)
-        if rows > 1:
+        if sampling:
             config.temperature = options.temperature
             config.top_p = options.top_p
             config.top_k = 0
-            processors.append(_GreedyFirstRow())
+            if greedy_row:
+                processors.append(_GreedyFirstRow())
+        early_exit: _EarlyExit | None = None
+        if options.early_exit_floor is not None and greedy_row:
+            running = RunningConfidence(
+                options.early_exit_floor,
+                min_tokens=options.early_exit_min_tokens,
+                window=options.early_exit_window,
+            )
+            early_exit = _EarlyExit(recorder, running, {*self._end_ids, int(pad_id)})
         with self._lock, torch.inference_mode(), self._seeded(options.seed):
             cache = DynamicCache(config=self.model.config)
             if prompt_len > 1:
@@ -242,10 +298,12 @@ class TransformersModel(ChatBackend):
                 past_key_values=cache,
                 generation_config=config,
                 logits_processor=processors,
+                stopping_criteria=StoppingCriteriaList([early_exit] if early_exit else []),
                 tokenizer=self.tokenizer if options.stop else None,
             )
         new_tokens = out.sequences[:, prompt_len:]
         logprobs, entropies = recorder.finish(new_tokens[:, -1])
+        cut = EARLY_EXIT if early_exit is not None and early_exit.exited else "length"
         answers = [
             self._answer(
                 new_tokens[i],
@@ -253,10 +311,13 @@ class TransformersModel(ChatBackend):
                 entropies[i] if entropies is not None else None,
                 tools,
                 options.stop,
+                cut,
             )
             for i in range(rows)
         ]
         generated = sum(a.num_tokens for a in answers)
+        if not greedy_row:
+            answers.insert(0, Answer(text=""))
         return Generation(
             greedy=answers[0],
             samples=tuple(answers[1:]),
@@ -271,17 +332,19 @@ class TransformersModel(ChatBackend):
         entropies: torch.Tensor | None,
         tools: Sequence[dict[str, Any]] | None,
         stop: Sequence[str] = (),
+        cut: str = "length",
     ) -> Answer:
+        """One row as an answer; `cut` is the finish reason when no end token was produced."""
         ids = tokens.tolist()
-        length, finish = len(ids), "length"
+        length, finish = len(ids), cut
         for i, tok in enumerate(ids):
             if tok in self._end_ids:
                 length, finish = i, "stop"
                 break
         raw = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
-        cut = min((raw.find(s) for s in stop if s in raw), default=-1)
-        if cut >= 0:
-            raw, finish = raw[:cut], "stop"
+        at = min((raw.find(s) for s in stop if s in raw), default=-1)
+        if at >= 0:
+            raw, finish = raw[:at], "stop"
         text = raw.strip()
         calls: tuple[ToolCall, ...] = ()
         focus: tuple[bool, ...] = ()
@@ -303,6 +366,26 @@ class TransformersModel(ChatBackend):
             finish_reason=finish,
             focus=focus,
         )
+
+    def probability_of(self, messages: Sequence[ChatMessage], continuation: str) -> float:
+        """P(reply starts with `continuation` | messages): the conversation with the generation
+        prompt (as `encode`), the continuation's tokens appended (tokenized on their own, no
+        special tokens), the product of their probabilities at temperature 1, from one forward
+        pass. The `TokenProbabilityScorer` protocol, used by `PTrue`."""
+        prompt = self.encode(messages)
+        ids = self.tokenizer.encode(continuation, add_special_tokens=False)
+        if not ids:
+            raise InvalidInputError("probability_of: the continuation has no tokens")
+        prompt_len = int(prompt.shape[1])
+        window = self._capabilities.context_window
+        if window and prompt_len + len(ids) > window:
+            raise PromptTooLongError(prompt_len + len(ids), window)
+        targets = torch.tensor([ids], dtype=prompt.dtype, device=prompt.device)
+        with self._lock, torch.inference_mode():
+            logits = self.model(torch.cat([prompt, targets], dim=1)).logits
+        logp = torch.log_softmax(logits[0, prompt_len - 1 : -1].float(), dim=-1)
+        total = logp.gather(1, targets[0][:, None]).sum()
+        return float(total.exp())
 
     def __repr__(self) -> str:
         return f"TransformersModel(model={self._name!r}, device={self.device!r})"

@@ -1,7 +1,10 @@
 """Routing: the decision record, the cascade router, threshold calibration."""
 
 from confidence_router.routing.calibration import (
+    BandCalibration,
     Calibration,
+    band_for_share,
+    calibrate_band,
     calibrate_threshold,
     threshold_for_share,
 )
@@ -9,6 +12,7 @@ from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment, Rou
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
 
 __all__ = [
+    "BandCalibration",
     "Calibration",
     "CascadeRouter",
     "EdgeAssessment",
@@ -17,6 +21,8 @@ __all__ = [
     "Reason",
     "RouteChunk",
     "RoutedResponse",
+    "band_for_share",
+    "calibrate_band",
     "calibrate_threshold",
     "threshold_for_share",
 ]

@@ -14,7 +14,7 @@ from confidence_router.errors import (
     InvalidInputError,
     PromptTooLongError,
 )
-from confidence_router.generation import Generation, GenerationOptions, Usage
+from confidence_router.generation import EARLY_EXIT, Generation, GenerationOptions, Usage
 from confidence_router.messages import (
     ChatMessage,
     MessagesInput,
@@ -23,13 +23,24 @@ from confidence_router.messages import (
 )
 from confidence_router.models.base import ChatBackend
 from confidence_router.models.tool_choice import ToolChoice, normalize_tool_choice
-from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
+from confidence_router.routing.decision import (
+    Latency,
+    Pricing,
+    Reason,
+    RoutedResponse,
+    Stage,
+)
 from confidence_router.routing.tool_validation import tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
+from confidence_router.uncertainty.running_confidence import RunningConfidence
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 ToolsInput = Sequence[Mapping[str, Any]] | None
+Band = tuple[float, float]
 _T = TypeVar("_T")
+# Reasons for which the edge answer could not be scored: no confidence is reported.
+_UNSCORED = frozenset({Reason.EMPTY_EDGE_ANSWER, Reason.INVALID_TOOL_CALL, Reason.NO_TOOL_CALL})
+RUNNING_CONFIDENCE = "running_confidence"  # `RoutedResponse.estimator` on an early exit
 
 
 def check_threshold(value: float, field: str = "threshold") -> float:
@@ -37,6 +48,18 @@ def check_threshold(value: float, field: str = "threshold") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ConfigurationError(field, f"must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+def check_band(value: Sequence[float] | None, field: str = "band") -> Band | None:
+    """A band is None (no staging) or (low, high) with 0 <= low <= high <= 1."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ConfigurationError(field, f"must be a pair (low, high) or None, got {value!r}")
+    low, high = (check_threshold(v, field) for v in value)
+    if low > high:
+        raise ConfigurationError(field, f"low must be <= high, got ({low}, {high})")
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -59,14 +82,22 @@ class BackendCall:
 
 @dataclass(frozen=True)
 class EdgeAssessment:
-    """The edge's answer and how confident it is, before any cloud call."""
+    """The edge's answer and how confident it is, before any cloud call.
+
+    `reason` is set when the assessment already decided the route: an answer that could not be
+    scored, an early exit, or the cheap stage of staged escalation (`confident` or
+    `low_confidence`, whatever the threshold). `stage` and `estimator` say which stage and
+    estimator gave `confidence` (see `RoutedResponse`).
+    """
 
     messages: list[ChatMessage]
     generation: Generation
     confidence: float
     scores: dict[str, float]
     latency_s: float
-    reason: Reason | None = None  # set when the answer could not be scored
+    reason: Reason | None = None
+    stage: Stage | None = None
+    estimator: str | None = None
 
 
 class CascadeRouter:
@@ -76,6 +107,24 @@ class CascadeRouter:
     never escalates; threshold 1 escalates every answer whose confidence is below 1. A request
     with tools goes straight to the cloud when the edge cannot call tools (`edge_no_tools`), and
     so does a prompt longer than the edge's context window (`prompt_too_long`).
+
+    Staged escalation (`band=(low, high)`; None, the default, is off): the edge first generates
+    the greedy answer alone and `stage_estimator` (default `MaxSequenceProbability`; it must not
+    need samples) scores it, with every other estimator that needs no samples. Cheap confidence
+    >= high keeps the edge answer, < low escalates; only inside [low, high) does a second edge
+    call generate the samples (`samples_only`: the greedy answer is not generated again, but
+    the prompt is prefilled again), after which `estimator` decides against `threshold`. The
+    per-call `threshold` applies to that full stage only. `calibrate_band` picks a band.
+
+    Early exit (`early_exit_floor`; None, the default, is off): while the edge generates, once
+    the greedy answer has `early_exit_min_tokens` tokens, a running confidence
+    (`RunningConfidence`: geometric-mean token probability over the last `early_exit_window`
+    tokens, all of them when None) below the floor stops the generation and escalates at once
+    (`early_exit`). The edge must declare `Capabilities.early_exit` (`TransformersModel` does;
+    OpenAI-compatible edges do not, and are refused with `CapabilityError`).
+
+    Estimators that need the edge model itself (`PTrue` without a scorer) are bound to the edge
+    (`Estimator.bind`).
     """
 
     def __init__(
@@ -91,12 +140,34 @@ class CascadeRouter:
         temperature: float = 1.0,
         prices: Mapping[str, Pricing] | None = None,
         max_concurrency: int = 8,
+        stage_estimator: Estimator | str | None = None,
+        band: tuple[float, float] | None = None,
+        early_exit_floor: float | None = None,
+        early_exit_min_tokens: int = 4,
+        early_exit_window: int | None = None,
     ) -> None:
         self.edge = edge
         self.cloud = cloud
         self.estimator = self._estimator(estimator or MaxSequenceProbability())
         self.extra_estimators = [self._estimator(e) for e in extra_estimators]
+        self.stage_estimator = self._estimator(stage_estimator or MaxSequenceProbability())
+        if self.stage_estimator.needs_samples:
+            raise ConfigurationError(
+                "stage_estimator", f"must score the greedy answer alone, got {self.stage_estimator}"
+            )
+        self.band = check_band(band)
         self.threshold = check_threshold(threshold)
+        self.early_exit_floor = (
+            None
+            if early_exit_floor is None
+            else check_threshold(early_exit_floor, "early_exit_floor")
+        )
+        # validates the early-exit settings with the fields named
+        RunningConfidence(
+            self.early_exit_floor, min_tokens=early_exit_min_tokens, window=early_exit_window
+        )
+        self.early_exit_min_tokens = early_exit_min_tokens
+        self.early_exit_window = early_exit_window
         if max_new_tokens < 1:
             raise ConfigurationError("max_new_tokens", f"must be >= 1, got {max_new_tokens}")
         if max_concurrency < 1:
@@ -106,32 +177,55 @@ class CascadeRouter:
         self.temperature = temperature
         self.prices = {"edge": Pricing(), "cloud": Pricing(), **dict(prices or {})}
         self.max_concurrency = max_concurrency
-        missing = edge.capabilities.missing(self.required_statistics)
+        self._check_capabilities()
+
+    def _check_capabilities(self) -> None:
+        caps = self.edge.capabilities
+        missing = caps.missing(self.required_statistics)
         if missing:
             names = ", ".join(sorted(s.value for s in missing))
             raise CapabilityError(
-                f"the edge model {edge.model_name!r} cannot supply {names}, which the configured "
-                f"estimators need (e.g. enable log-probs on an OpenAI-compatible edge)"
+                f"the edge model {self.edge.model_name!r} cannot supply {names}, which the "
+                f"configured estimators need (e.g. enable log-probs on an OpenAI-compatible edge)"
+            )
+        if self.early_exit_floor is not None and not caps.early_exit:
+            raise CapabilityError(
+                f"the edge model {self.edge.model_name!r} cannot stop its generation early "
+                f"(early_exit_floor); use an in-process TransformersModel edge or leave it None"
             )
 
-    @staticmethod
-    def _estimator(value: Estimator | str) -> Estimator:
+    def _estimator(self, value: Estimator | str) -> Estimator:
         if isinstance(value, str):
-            return get_estimator(value)
+            value = get_estimator(value)
         if not isinstance(value, Estimator):
             raise ConfigurationError("estimator", f"expected an Estimator, got {value!r}")
-        return value
+        return value.bind(self.edge)
 
     @property
     def estimators(self) -> list[Estimator]:
+        """The deciding estimator and the extra ones (not the stage estimator)."""
         return [self.estimator, *self.extra_estimators]
+
+    @property
+    def staged(self) -> bool:
+        return self.band is not None
+
+    @property
+    def all_estimators(self) -> list[Estimator]:
+        """Every estimator scored on some request: the stage estimator first when staged."""
+        return [self.stage_estimator, *self.estimators] if self.staged else self.estimators
 
     @property
     def required_statistics(self) -> frozenset[Statistic]:
         needed: frozenset[Statistic] = frozenset()
-        for est in self.estimators:
+        for est in self.all_estimators:
             needed |= est.requires
         return needed
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per request when the samples are generated."""
+        return max((e.num_samples for e in self.all_estimators), default=0)
 
     def edge_options(
         self,
@@ -139,26 +233,97 @@ class CascadeRouter:
         stop: Sequence[str] | None = None,
         tool_choice: str | None = None,
     ) -> GenerationOptions:
-        """What the edge must generate so that every estimator can be scored."""
+        """The (first) edge call: the greedy answer with every statistic the estimators need,
+        with the samples unless staged, and the early-exit settings."""
         needed = self.required_statistics
         return GenerationOptions(
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             logprobs=bool({Statistic.GREEDY_LOGPROBS, Statistic.SAMPLE_LOGPROBS} & needed),
             entropy=Statistic.GREEDY_ENTROPY in needed,
-            num_samples=max((e.num_samples for e in self.estimators), default=0),
+            num_samples=0 if self.staged else self.num_samples,
             temperature=self.temperature,
             stop=tuple(stop or ()),
             tool_choice=tool_choice,
+            early_exit_floor=self.early_exit_floor,
+            early_exit_min_tokens=self.early_exit_min_tokens,
+            early_exit_window=self.early_exit_window,
         )
+
+    def sample_options(
+        self,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+        tool_choice: str | None = None,
+    ) -> GenerationOptions:
+        """The full stage's second edge call: the samples only."""
+        first = self.edge_options(max_new_tokens, stop, tool_choice)
+        return GenerationOptions(
+            **{
+                **first.model_dump(),
+                "num_samples": self.num_samples,
+                "samples_only": True,
+                "early_exit_floor": None,
+            }
+        )
+
+    def _copy(self) -> CascadeRouter:
+        clone = object.__new__(CascadeRouter)
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     def with_threshold(self, threshold: float) -> CascadeRouter:
         """A copy sharing the same models, with another threshold."""
-        clone = object.__new__(CascadeRouter)
-        clone.__dict__.update(self.__dict__)
+        clone = self._copy()
         clone.threshold = check_threshold(threshold)
         return clone
 
+    def with_band(self, band: tuple[float, float] | None) -> CascadeRouter:
+        """A copy sharing the same models, with another band (None: not staged)."""
+        clone = self._copy()
+        clone.band = check_band(band)
+        clone._check_capabilities()
+        return clone
+
+    def with_early_exit(self, floor: float | None) -> CascadeRouter:
+        """A copy sharing the same models, with another early-exit floor (None: off)."""
+        clone = self._copy()
+        clone.early_exit_floor = (
+            None if floor is None else check_threshold(floor, "early_exit_floor")
+        )
+        clone._check_capabilities()
+        return clone
+
     # -- the decision -------------------------------------------------------------------------
+
+    @staticmethod
+    def _scorable(
+        generation: Generation, tools: list[dict[str, Any]], tool_choice: str | None
+    ) -> tuple[Generation, Reason | None]:
+        """The generation to score, or why the edge answer cannot be scored. A tool call is
+        scored on the tokens of its tool name and argument values only, and must fit the tool's
+        schema (and `tool_choice`)."""
+        greedy = generation.greedy
+        if tool_choice is not None and not greedy.tool_calls:
+            return generation, Reason.NO_TOOL_CALL
+        if greedy.num_tokens == 0 and not greedy.tool_calls:
+            return generation, Reason.EMPTY_EDGE_ANSWER
+        if greedy.tool_calls:
+            if any(tool_call_problem(call, tools) for call in greedy.tool_calls):
+                return generation, Reason.INVALID_TOOL_CALL
+            generation = replace(generation, greedy=greedy.focused())
+        return generation, None
+
+    @staticmethod
+    def _scores(
+        messages: list[ChatMessage], generation: Generation, estimators: Sequence[Estimator]
+    ) -> dict[str, float] | None:
+        """Each estimator's confidence (keyed by name; one request's statistics shared), or None
+        when the answer has nothing to score."""
+        stats = RequestStatistics(messages, generation)
+        try:
+            return {e.name: e.confidence(stats) for e in estimators}
+        except InvalidInputError:
+            return None
 
     def _score(
         self,
@@ -167,22 +332,11 @@ class CascadeRouter:
         tools: list[dict[str, Any]],
         tool_choice: str | None = None,
     ) -> tuple[float, dict[str, float], Reason | None]:
-        """Confidence of the edge answer. A tool call is scored on the tokens of its tool name
-        and argument values only, and must fit the tool's schema (and `tool_choice`)."""
-        greedy = generation.greedy
-        if tool_choice is not None and not greedy.tool_calls:
-            return 0.0, {}, Reason.NO_TOOL_CALL
-        if greedy.num_tokens == 0 and not greedy.tool_calls:
-            return 0.0, {}, Reason.EMPTY_EDGE_ANSWER
-        if greedy.tool_calls:
-            if any(tool_call_problem(call, tools) for call in greedy.tool_calls):
-                return 0.0, {}, Reason.INVALID_TOOL_CALL
-            generation = replace(generation, greedy=greedy.focused())
-        stats = RequestStatistics(messages, generation)
-        try:
-            scores = {e.name: e.confidence(stats) for e in self.estimators}
-        except InvalidInputError:
-            return 0.0, {}, Reason.EMPTY_EDGE_ANSWER
+        """Confidence of the edge answer with every (non-stage) estimator, in one stage."""
+        generation, failed = self._scorable(generation, tools, tool_choice)
+        scores = None if failed else self._scores(messages, generation, self.estimators)
+        if scores is None:
+            return 0.0, {}, failed or Reason.EMPTY_EDGE_ANSWER
         return scores[self.estimator.name], scores, None
 
     def _prepare(
@@ -220,6 +374,7 @@ class CascadeRouter:
         assessment: EdgeAssessment | None,
         cloud_s: float = 0.0,
     ) -> RoutedResponse:
+        scored = assessment is not None and assessment.reason not in _UNSCORED
         usage: dict[str, Usage] = {}
         if assessment is not None:
             usage["edge"] = assessment.generation.usage
@@ -234,10 +389,13 @@ class CascadeRouter:
             tool_calls=answer.tool_calls,
             route="cloud" if route == "cloud" else "edge",
             reason=reason,
-            confidence=assessment.confidence if assessment and assessment.reason is None else None,
+            confidence=assessment.confidence if assessment is not None and scored else None,
             scores=assessment.scores if assessment else {},
-            estimator=self.estimator.name,
+            estimator=(assessment.estimator if assessment else None) or self.estimator.name,
             threshold=threshold,
+            stage=assessment.stage if assessment else None,
+            band=self.band,
+            edge_tokens=assessment.generation.greedy.num_tokens if assessment else 0,
             latency=Latency(
                 edge_s=assessment.latency_s if assessment else 0.0,
                 cloud_s=cloud_s,
@@ -257,13 +415,83 @@ class CascadeRouter:
         return None
 
     def outcome(self, assessment: EdgeAssessment, threshold: float | None = None) -> Reason:
-        """The routing rule: why this assessment stays at the edge or escalates."""
+        """The routing rule: why this assessment stays at the edge or escalates. A decision made
+        while assessing (see `EdgeAssessment.reason`) stands; else confidence vs threshold."""
         threshold = self.threshold if threshold is None else check_threshold(threshold)
         if assessment.reason is not None:
             return assessment.reason
         return Reason.LOW_CONFIDENCE if assessment.confidence < threshold else Reason.CONFIDENT
 
     # -- one request as a plan: it yields backend calls, a sync or async driver runs them --------
+
+    def _assess(
+        self,
+        msgs: list[ChatMessage],
+        generation: Generation,
+        tools: list[dict[str, Any]],
+        tool_choice: str | None,
+        max_new_tokens: int | None,
+        stop: Sequence[str] | None,
+        started: float,
+    ) -> Generator[BackendCall, Generation, EdgeAssessment]:
+        """Score the edge's first generation; when staged and inside the band, ask the edge for
+        the samples (a second call) and score the full stage."""
+
+        def done(
+            confidence: float,
+            scores: dict[str, float],
+            reason: Reason | None = None,
+            stage: Stage | None = None,
+            estimator: str | None = None,
+            final: Generation = generation,
+        ) -> EdgeAssessment:
+            elapsed = time.perf_counter() - started
+            return EdgeAssessment(
+                msgs, final, confidence, scores, elapsed, reason, stage, estimator
+            )
+
+        if generation.greedy.finish_reason == EARLY_EXIT:
+            running = RunningConfidence(window=self.early_exit_window)
+            for logprob in generation.greedy.token_logprobs:
+                running.push(logprob)
+            return done(running.value, {}, Reason.EARLY_EXIT, None, RUNNING_CONFIDENCE)
+        if self.band is None:
+            confidence, scores, failed = self._score(msgs, generation, tools, tool_choice)
+            return done(confidence, scores, failed, None, self.estimator.name)
+        scorable, failed = self._scorable(generation, tools, tool_choice)
+        if failed is None:
+            stats = RequestStatistics(msgs, scorable)
+            try:
+                cheap_confidence = self.stage_estimator.confidence(stats)
+                scores = {self.stage_estimator.name: cheap_confidence}
+                scores.update(
+                    (e.name, e.confidence(stats)) for e in self.estimators if not e.needs_samples
+                )
+            except InvalidInputError:
+                failed = Reason.EMPTY_EDGE_ANSWER
+        if failed is not None:
+            return done(0.0, {}, failed)
+        low, high = self.band
+        if not low <= cheap_confidence < high:
+            decided = Reason.CONFIDENT if cheap_confidence >= high else Reason.LOW_CONFIDENCE
+            return done(cheap_confidence, scores, decided, "cheap", self.stage_estimator.name)
+        final = generation
+        full = [e for e in self.estimators if e.needs_samples]
+        if full:
+            samples = yield BackendCall(
+                self.edge, msgs, self.sample_options(max_new_tokens, stop, tool_choice), tools
+            )
+            final = replace(
+                generation,
+                samples=samples.samples,
+                usage=generation.usage + samples.usage,
+            )
+            more = self._scores(msgs, replace(final, greedy=scorable.greedy), full)
+            if more is None:
+                return done(0.0, {}, Reason.EMPTY_EDGE_ANSWER, final=final)
+            scores = {**scores, **more}
+        name = self.estimator.name
+        return done(scores[name], scores, None, "full", name, final)
 
     def _plan(
         self,
@@ -286,9 +514,9 @@ class CascadeRouter:
             except PromptTooLongError:
                 reason = Reason.PROMPT_TOO_LONG
             else:
-                elapsed = time.perf_counter() - started
-                confidence, scores, failed = self._score(msgs, generation, tools, tool_choice)
-                assessment = EdgeAssessment(msgs, generation, confidence, scores, elapsed, failed)
+                assessment = yield from self._assess(
+                    msgs, generation, tools, tool_choice, max_new_tokens, stop, started
+                )
                 if edge_only:
                     return assessment
                 reason = self.outcome(assessment, limit)

@@ -11,13 +11,15 @@ from confidence_router.generation import Usage
 from confidence_router.messages import ToolCall
 
 Tier = Literal["edge", "cloud"]
+Stage = Literal["cheap", "full"]
 
 
 class Reason(str, Enum):
     """Why a request ended where it did."""
 
-    CONFIDENT = "confident"  # edge confidence >= threshold
-    LOW_CONFIDENCE = "low_confidence"  # edge confidence < threshold
+    CONFIDENT = "confident"  # edge confidence >= threshold (staged: or cheap confidence >= band)
+    LOW_CONFIDENCE = "low_confidence"  # edge confidence < threshold (staged: or below the band)
+    EARLY_EXIT = "early_exit"  # the running confidence fell below the floor while generating
     EDGE_NO_TOOLS = "edge_no_tools"  # tools were bound and the edge cannot call tools
     PROMPT_TOO_LONG = "prompt_too_long"  # the prompt does not fit the edge's context window
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
@@ -51,7 +53,14 @@ class Latency(BaseModel):
 
 
 class RoutedResponse(BaseModel):
-    """The answer and the full record of how it was produced."""
+    """The answer and the full record of how it was produced.
+
+    `estimator` names the estimator whose `confidence` decided ("running_confidence" on an early
+    exit). `stage` says which stage of staged escalation decided: "cheap" (the stage estimator,
+    outside the band), "full" (the deciding estimator, after the samples); None when the router is
+    not staged or the request ended before scoring. `scores` holds every score computed.
+    `edge_tokens`: tokens of the edge's greedy answer (up to the exit on an early exit).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,6 +72,9 @@ class RoutedResponse(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     estimator: str | None = None
     threshold: float
+    stage: Stage | None = None
+    band: tuple[float, float] | None = None
+    edge_tokens: int = 0
     latency: Latency = Field(default_factory=Latency)
     usage: dict[str, Usage] = Field(default_factory=dict)
     cost: float = 0.0

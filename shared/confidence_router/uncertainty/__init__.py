@@ -16,10 +16,12 @@ from confidence_router.uncertainty.mean_token_entropy import MeanTokenEntropy
 from confidence_router.uncertainty.num_semantic_sets import NumSemanticSets
 from confidence_router.uncertainty.p_true import PTrue, TokenProbabilityScorer
 from confidence_router.uncertainty.perplexity import Perplexity
+from confidence_router.uncertainty.running_confidence import RunningConfidence, exit_point
 from confidence_router.uncertainty.semantic_entropy import SemanticEntropy
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
-# Estimators that can be built with no arguments. `PTrue` needs a scorer, so it is not listed.
+# Estimators that can be built with no arguments (`PTrue` then gets the router's edge as its
+# scorer, see `Estimator.bind`).
 ESTIMATORS: dict[str, type[Estimator]] = {
     cls.name: cls
     for cls in (
@@ -29,6 +31,7 @@ ESTIMATORS: dict[str, type[Estimator]] = {
         SemanticEntropy,
         NumSemanticSets,
         LexicalSimilarity,
+        PTrue,
     )
 }
 
@@ -61,9 +64,11 @@ __all__ = [
     "PTrue",
     "Perplexity",
     "RequestStatistics",
+    "RunningConfidence",
     "SemanticEntropy",
     "Statistic",
     "TokenProbabilityScorer",
     "cluster_answers",
+    "exit_point",
     "get_estimator",
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from confidence_router.errors import InvalidInputError
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+
+if TYPE_CHECKING:
+    from confidence_router.models.base import ChatBackend
 
 
 class Estimator(ABC):
@@ -29,6 +32,19 @@ class Estimator(ABC):
     @abstractmethod
     def to_confidence(self, uncertainty: float) -> float:
         """Map the raw score into [0, 1], monotonically decreasing."""
+
+    @property
+    def needs_samples(self) -> bool:
+        """Whether it needs sampled answers (beyond the greedy answer)."""
+        return self.num_samples > 0 or bool(
+            {Statistic.SAMPLES, Statistic.SAMPLE_LOGPROBS} & self.requires
+        )
+
+    def bind(self, edge: ChatBackend) -> Estimator:
+        """The estimator a router uses with this edge: itself, or a copy wired to the edge for
+        estimators that need the model itself (`PTrue` without a scorer). Raises
+        `CapabilityError` when the edge cannot serve it."""
+        return self
 
     def confidence(self, stats: RequestStatistics) -> float:
         value = self.to_confidence(self.uncertainty(stats))

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
-from typing import ClassVar, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
 
-from confidence_router.errors import BackendError, ConfigurationError, InvalidInputError
+from confidence_router.errors import (
+    BackendError,
+    CapabilityError,
+    ConfigurationError,
+    InvalidInputError,
+)
 from confidence_router.messages import ChatMessage
 from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.sample_based import MAX_SAMPLES, answer_text, question_of
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+
+if TYPE_CHECKING:
+    from confidence_router.models.base import ChatBackend
 
 DEFAULT_PROMPT = (
     "Question: {question}\n{ideas}Proposed answer: {answer}\n"
@@ -32,7 +41,11 @@ class TokenProbabilityScorer(Protocol):
 class PTrue(Estimator):
     """The probability the model gives to "True" when asked whether its greedy answer is right.
 
-    `scorer` is usually the edge model itself (any `TokenProbabilityScorer`). The prompt holds the
+    `scorer` is usually the edge model itself (any `TokenProbabilityScorer`). Left None, a
+    `CascadeRouter` binds its edge as the scorer (`bind`; the edge must declare
+    `Capabilities.token_scoring`, as `TransformersModel` does), so `PTrue()` and the registered
+    name "p_true" work in a router; used on its own, an unbound `PTrue` raises
+    `CapabilityError`. The prompt holds the
     question (the last user message), optionally `num_samples` sampled answers as "brainstormed
     ideas" (as in the reference; 0 by default, so no samples are needed), and the greedy answer.
     With `normalize` (default) the score is P(True) / (P(True) + P(False)), which discounts the
@@ -45,7 +58,7 @@ class PTrue(Estimator):
 
     def __init__(
         self,
-        scorer: TokenProbabilityScorer,
+        scorer: TokenProbabilityScorer | None = None,
         *,
         num_samples: int = 0,
         normalize: bool = True,
@@ -53,7 +66,7 @@ class PTrue(Estimator):
         true_text: str = "True",
         false_text: str = "False",
     ) -> None:
-        if not isinstance(scorer, TokenProbabilityScorer):
+        if scorer is not None and not isinstance(scorer, TokenProbabilityScorer):
             raise ConfigurationError("scorer", "must have a probability_of(messages, text) method")
         if not 0 <= num_samples <= MAX_SAMPLES:
             raise ConfigurationError(
@@ -71,6 +84,19 @@ class PTrue(Estimator):
         if num_samples:
             self.requires = frozenset({Statistic.SAMPLES})  # type: ignore[misc]
 
+    def bind(self, edge: ChatBackend) -> PTrue:
+        """Itself when it has a scorer, else a copy scoring with `edge`."""
+        if self.scorer is not None:
+            return self
+        if not edge.capabilities.token_scoring or not isinstance(edge, TokenProbabilityScorer):
+            raise CapabilityError(
+                f"{self.name}: the edge model {edge.model_name!r} cannot score a fixed reply "
+                "(probability_of); pass PTrue(scorer=...) with a model that can"
+            )
+        bound = copy.copy(self)
+        bound.scorer = edge
+        return bound
+
     def messages(self, stats: RequestStatistics) -> list[ChatMessage]:
         """The conversation the scorer continues with "True" / "False"."""
         ideas = ""
@@ -85,6 +111,11 @@ class PTrue(Estimator):
         return [ChatMessage(role="user", content=content)]
 
     def _probability(self, messages: list[ChatMessage], text: str) -> float:
+        if self.scorer is None:
+            raise CapabilityError(
+                f"{self.name} has no scorer: pass PTrue(scorer=...) or use it in a CascadeRouter, "
+                "which binds the edge model"
+            )
         value = float(self.scorer.probability_of(messages, text))
         if not 0.0 <= value <= 1.0:  # also catches NaN
             raise BackendError(
