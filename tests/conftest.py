@@ -10,9 +10,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
-from tests.conftest_models import cloud, cloud_server, edge  # noqa: F401
+from tests.conftest_models import cloud, cloud_server, edge, qwen_edge  # noqa: F401
 
-_REAL = {"edge", "cloud", "cloud_server"}
+_REAL = {"edge", "cloud", "cloud_server", "qwen_edge"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

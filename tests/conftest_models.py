@@ -29,5 +29,15 @@ def cloud_server() -> Iterator[LlamaCppServer]:
 @pytest.fixture(scope="session")
 def cloud(cloud_server: LlamaCppServer) -> OpenAIChatModel:
     return OpenAIChatModel(
-        cloud_server.model_alias, base_url=cloud_server.base_url, timeout=120, max_attempts=2
+        cloud_server.model_alias,
+        base_url=cloud_server.base_url,
+        timeout=120,
+        max_attempts=2,
+        context_window=cloud_server.n_ctx,
     )
+
+
+@pytest.fixture(scope="session")
+def qwen_edge() -> TransformersModel:
+    """A tool-capable edge in-process (its chat template has tools), for the agent tests."""
+    return TransformersModel("qwen2.5-coder-0.5b-instruct")

@@ -7,9 +7,6 @@ argument tokens) stays at the edge and its weaker final answer is escalated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
@@ -26,13 +23,6 @@ def get_weather(city: str) -> str:
     """Get the current weather for a city."""
     CALLS.append(city)
     return f"It is sunny and 22 degrees Celsius in {city}."
-
-
-@pytest.fixture(scope="module")
-def qwen_edge() -> Iterator[TransformersModel]:
-    model = TransformersModel("qwen2.5-coder-0.5b-instruct")
-    yield model
-    del model
 
 
 def test_agent_routes_each_step(qwen_edge: TransformersModel, cloud: OpenAIChatModel) -> None:
