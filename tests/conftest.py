@@ -10,9 +10,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
-from tests.conftest_models import cloud, cloud_server, edge, qwen_edge  # noqa: F401
+from tests.conftest_models import big_cloud, cloud, cloud_server, edge, qwen_edge  # noqa: F401
 
-_REAL = {"edge", "cloud", "cloud_server", "qwen_edge"}
+_REAL = {"edge", "cloud", "cloud_server", "qwen_edge", "big_cloud"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

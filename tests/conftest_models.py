@@ -38,6 +38,16 @@ def cloud(cloud_server: LlamaCppServer) -> OpenAIChatModel:
 
 
 @pytest.fixture(scope="session")
+def big_cloud() -> Iterator[OpenAIChatModel]:
+    """Qwen2.5-Coder-1.5B-Instruct behind its own server, for what the 0.5B cannot do (ReAct's
+    `Action Input`, judging entailment)."""
+    with LlamaCppServer("qwen2.5-coder-1.5b-instruct", n_ctx=8192) as server:
+        yield OpenAIChatModel(
+            server.model_alias, base_url=server.base_url, timeout=300, context_window=8192
+        )
+
+
+@pytest.fixture(scope="session")
 def qwen_edge() -> TransformersModel:
     """A tool-capable edge in-process (its chat template has tools), for the agent tests."""
     return TransformersModel("qwen2.5-coder-0.5b-instruct")

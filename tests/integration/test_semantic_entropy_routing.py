@@ -79,7 +79,8 @@ def test_early_exit_stops_the_edge_and_escalates(
     [("Paris.", "The capital of France is Paris.", True), ("Paris.", "Berlin.", False)],
 )
 def test_llm_entailment_with_the_cloud_as_judge(
-    cloud: OpenAIChatModel, a: str, b: str, same: bool
+    big_cloud: OpenAIChatModel, a: str, b: str, same: bool
 ) -> None:
-    judge = LLMEntailment(cloud)
+    """The 1.5B judges (the 0.5B says "Paris." entails "Berlin.")."""
+    judge = LLMEntailment(big_cloud)
     assert judge.equivalent("What is the capital of France?", a, b) is same

@@ -7,7 +7,6 @@ argument tokens) stays at the edge and the weaker final answer is escalated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from llama_index.core.tools import FunctionTool
 
 from confidence_router import OpenAIChatModel
 from confidence_router.models.transformers import TransformersModel
-from confidence_router.server import LlamaCppServer
 from llamaindex_confidence_router import ConfidenceRouterLLM
 
 QUESTION = "What's the weather in Paris?"
@@ -71,16 +69,6 @@ async def test_function_agent(router: ConfidenceRouterLLM, streaming: bool) -> N
     assert ("edge", True) in steps, steps  # a tool step answered at the edge
     assert any(route == "cloud" for route, _ in steps), steps  # and one escalated
     assert called_the_tool(results) and "22" in final
-
-
-@pytest.fixture(scope="module")
-def big_cloud() -> Iterator[OpenAIChatModel]:
-    """ReAct needs a cloud that writes `Action Input` as arguments: the 0.5B copies the tool's
-    JSON schema there instead, so this test serves Qwen2.5-Coder-1.5B-Instruct."""
-    with LlamaCppServer("qwen2.5-coder-1.5b-instruct", n_ctx=8192) as server:
-        yield OpenAIChatModel(
-            server.model_alias, base_url=server.base_url, timeout=300, context_window=8192
-        )
 
 
 async def test_react_agent(qwen_edge: TransformersModel, big_cloud: OpenAIChatModel) -> None:
