@@ -51,7 +51,7 @@ with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:
         server.model_alias, base_url=server.base_url, timeout=300, context_window=server.n_ctx
     )
     llm = ConfidenceRouterLLM(
-        edge=TransformersModel(), cloud=cloud, threshold=0.5, max_new_tokens=64
+        edge=TransformersModel(), cloud=cloud, threshold=0.6, max_new_tokens=64
     )
     engine = index.as_query_engine(llm=llm, similarity_top_k=2)
     for question in QUESTIONS:
