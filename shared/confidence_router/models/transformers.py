@@ -381,9 +381,12 @@ class TransformersModel(ChatBackend):
         if window and prompt_len + len(ids) > window:
             raise PromptTooLongError(prompt_len + len(ids), window)
         targets = torch.tensor([ids], dtype=prompt.dtype, device=prompt.device)
+        # only the positions that predict the continuation: the vocabulary projection over the
+        # whole prompt would cost more than the rest of the pass for a long prompt
+        keep = len(ids) + 1
         with self._lock, torch.inference_mode():
-            logits = self.model(torch.cat([prompt, targets], dim=1)).logits
-        logp = torch.log_softmax(logits[0, prompt_len - 1 : -1].float(), dim=-1)
+            logits = self.model(torch.cat([prompt, targets], dim=1), logits_to_keep=keep).logits
+        logp = torch.log_softmax(logits[0, -keep:-1].float(), dim=-1)
         total = logp.gather(1, targets[0][:, None]).sum()
         return float(total.exp())
 
