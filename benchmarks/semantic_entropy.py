@@ -83,14 +83,17 @@ from confidence_router.uncertainty.running_confidence import RunningConfidence
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
 DEFAULT_RESULTS = REPO / "benchmarks" / "out" / "semantic_entropy"
-PROMPT_VERSION = "p1"  # bump when the prompts change: results are stored per version
+PROMPT_VERSION = "p2"  # bump when the prompts change: results are stored per version
 COST_PROMPTS = [
     "What is the capital of France?",
     "Explain photosynthesis briefly.",
     "Write a limerick about a cat.",
     "What are the three states of matter?",
 ]
-MMLU_PROMPT = "{question}\n\n{options}\n\nAnswer with the letter of the correct option."
+MMLU_PROMPT = (
+    "{question}\n\n{options}\n\nReply with only the letter (A, B, C or D) of the correct "
+    "option, nothing else."
+)
 GSM8K_PROMPT = (
     "{question}\n\nSolve it step by step, then give the final answer as a number on the last "
     'line, in the form "#### <number>".'
