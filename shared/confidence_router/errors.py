@@ -30,11 +30,17 @@ class ModelLoadError(ConfidenceRouterError, RuntimeError):
 
 
 class BackendError(ConfidenceRouterError, RuntimeError):
-    """A model backend failed to answer. `tier` is "edge" or "cloud"."""
+    """A model backend failed to answer. `tier` is "edge" or "cloud".
+
+    When the router raises it for a request the edge had already answered (`fallback="raise"`,
+    or no usable fallback), `edge_answer` carries that answer as a `RoutedResponse` marked
+    `degraded=True`; otherwise it is None.
+    """
 
     def __init__(self, message: str, *, tier: str, retryable: bool = False) -> None:
         self.tier = tier
         self.retryable = retryable
+        self.edge_answer: Any | None = None
         super().__init__(message)
 
 
@@ -43,6 +49,28 @@ class CloudUnavailableError(BackendError):
 
     def __init__(self, message: str, *, edge_answer: Any | None = None) -> None:
         super().__init__(message, tier="cloud", retryable=True)
+        self.edge_answer = edge_answer
+
+
+class CircuitOpenError(CloudUnavailableError):
+    """The circuit breaker is open: the cloud failed repeatedly and is not called until its
+    cool-down ends (`retry_in_s`)."""
+
+    def __init__(self, message: str, *, retry_in_s: float, edge_answer: Any | None = None) -> None:
+        super().__init__(message, edge_answer=edge_answer)
+        self.retry_in_s = retry_in_s
+
+
+class StreamInterruptedError(CloudUnavailableError):
+    """The cloud's stream broke after part of its answer had been streamed to the caller (so no
+    fallback answer can replace it)."""
+
+
+class DeadlineExceededError(BackendError):
+    """The request's deadline passed before a tier could answer."""
+
+    def __init__(self, message: str, *, tier: str, edge_answer: Any | None = None) -> None:
+        super().__init__(message, tier=tier, retryable=False)
         self.edge_answer = edge_answer
 
 

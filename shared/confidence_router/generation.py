@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +32,13 @@ class Usage(BaseModel):
 
 # `Answer.finish_reason` of a generation cut by early exit (see `GenerationOptions`).
 EARLY_EXIT = "early_exit"
+# `Answer.finish_reason` of a generation cut because the request's deadline passed.
+DEADLINE = "deadline"
+
+
+def seconds_left(deadline: float | None) -> float | None:
+    """Seconds until `deadline` (a `time.monotonic()` instant), at least 0; None: no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,9 @@ class GenerationOptions(BaseModel):
     early_exit_floor: float | None = Field(default=None, ge=0.0, le=1.0)
     early_exit_min_tokens: int = Field(default=4, ge=1)
     early_exit_window: int | None = Field(default=None, ge=1)
+    # The request's deadline as a `time.monotonic()` instant: an in-process generation stops
+    # there (finish_reason "deadline"), a server call times out there. None: no deadline.
+    deadline: float | None = None
 
     @model_validator(mode="after")
     def _samples_only_needs_samples(self) -> GenerationOptions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,18 +35,22 @@ def stats(logprobs: Sequence[float], entropies: Sequence[float] = ()) -> Request
 
 
 class ScriptedBackend(ChatBackend):
-    """Returns prepared generations in order and records what it was asked (logic tests only)."""
+    """Returns prepared generations in order and records what it was asked (logic tests only).
+    An exception among the outputs is raised instead (fault injection for the routing logic);
+    `delay` seconds pass before each answer."""
 
     def __init__(
         self,
-        outputs: Sequence[Generation],
+        outputs: Sequence[Generation | BaseException],
         *,
         stats: frozenset[Statistic] | None = None,
         tools: bool = False,
         name: str = "scripted",
         early_exit: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self.outputs = list(outputs)
+        self.delay = delay
         self.calls: list[tuple[list[ChatMessage], GenerationOptions, Any]] = []
         self._caps = Capabilities(
             statistics=frozenset(Statistic) if stats is None else stats,
@@ -69,7 +74,12 @@ class ScriptedBackend(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
         self.calls.append((list(messages), options or GenerationOptions(), tools))
-        return self.outputs.pop(0)
+        if self.delay:
+            time.sleep(self.delay)
+        out = self.outputs.pop(0)
+        if isinstance(out, BaseException):
+            raise out
+        return out
 
 
 def samples(*texts: str, tokens: int = 2) -> Generation:

@@ -148,7 +148,7 @@ def test_openai_backend_rejects_early_exit_and_skips_the_greedy_for_samples_only
         model.generate(msgs, GenerationOptions(early_exit_floor=0.3))
     sent: list[dict[str, object]] = []
 
-    def call(body: dict[str, object]) -> NS:
+    def call(body: dict[str, object], deadline: float | None = None) -> NS:
         sent.append(body)
         return fake_response(f"sample {len(sent)}")
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from confidence_router.generation import Generation, GenerationOptions
 from confidence_router.messages import ChatMessage
+from confidence_router.secrets import secret_values
 from confidence_router.uncertainty.statistics import Statistic
 
 
@@ -29,6 +30,10 @@ class Capabilities(BaseModel):
     # Has `probability_of(messages, continuation)` (a `TokenProbabilityScorer`), so `PTrue` can
     # use it as its scorer.
     token_scoring: bool = False
+    # Honours `GenerationOptions.deadline` itself (stops or times out there). For a backend
+    # without it, the router enforces the deadline around the call (the call may go on in the
+    # background, its result discarded).
+    deadline: bool = False
 
     def missing(self, needed: frozenset[Statistic]) -> frozenset[Statistic]:
         return needed - self.statistics
@@ -96,6 +101,10 @@ class ChatBackend(ABC):
         if generation.text:
             yield StreamChunk(text=generation.text)
         yield StreamChunk(generation=generation)
+
+    def secret_values(self) -> list[str]:
+        """Secrets this backend holds (API keys), masked in every record and error."""
+        return secret_values(self)
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
         """Prompt tokens for a conversation, when the backend can count them offline."""

@@ -27,13 +27,21 @@ from confidence_router.errors import (
     CloudRequestError,
     CloudUnavailableError,
     ConfigurationError,
+    DeadlineExceededError,
 )
-from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
+from confidence_router.generation import (
+    Answer,
+    Generation,
+    GenerationOptions,
+    Usage,
+    seconds_left,
+)
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
 from confidence_router.models.openai_stream import StreamAssembler
 from confidence_router.models.tool_choice import openai_tool_choice
 from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
+from confidence_router.secrets import redact
 from confidence_router.uncertainty.statistics import Statistic
 
 _LOGPROB_STATS = frozenset(
@@ -42,12 +50,27 @@ _LOGPROB_STATS = frozenset(
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Rate limits, 5xx, timeouts and dropped connections are retried; other 4xx never are."""
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+    """Rate limits, 5xx, timeouts, dropped connections and malformed response bodies are
+    retried; other 4xx never are."""
+    if isinstance(
+        exc,
+        (
+            openai.APITimeoutError,
+            openai.APIConnectionError,
+            openai.APIResponseValidationError,
+            json.JSONDecodeError,
+        ),
+    ):
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
     return False
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """The cause to chain to a translated error: not a server's error answer, whose text may
+    echo the request's API key (the translated message carries its redacted words)."""
+    return None if isinstance(exc, openai.APIStatusError) else exc
 
 
 def retry_after_seconds(exc: BaseException | None, cap: float) -> float | None:
@@ -61,15 +84,17 @@ def retry_after_seconds(exc: BaseException | None, cap: float) -> float | None:
 
 
 class _Backoff:
-    """Exponential backoff with full jitter, honouring Retry-After when the server sends it."""
+    """Exponential backoff with full jitter (at most `maximum`), or the server's Retry-After
+    when it sends one (at most `hint_cap`: the retry budget, not our own backoff's ceiling)."""
 
-    def __init__(self, initial: float, maximum: float) -> None:
+    def __init__(self, initial: float, maximum: float, hint_cap: float) -> None:
         self.initial = initial
         self.maximum = maximum
+        self.hint_cap = hint_cap
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        hinted = retry_after_seconds(exc, self.maximum)
+        hinted = retry_after_seconds(exc, self.hint_cap)
         if hinted is not None:
             return hinted
         ceiling = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
@@ -140,7 +165,7 @@ class OpenAIChatModel(ChatBackend):
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_retry_seconds = max_retry_seconds
-        self._backoff = _Backoff(initial_backoff, max_backoff)
+        self._backoff = _Backoff(initial_backoff, max_backoff, max_retry_seconds)
         self.logprobs = logprobs
         self.top_logprobs = top_logprobs
         self.parse_text_tool_calls = parse_text_tool_calls
@@ -160,7 +185,7 @@ class OpenAIChatModel(ChatBackend):
         self._aclients = weakref.WeakKeyDictionary()
         stats = frozenset({Statistic.SAMPLES}) | (_LOGPROB_STATS if logprobs else frozenset())
         self._capabilities = Capabilities(
-            statistics=stats, tools=True, context_window=context_window
+            statistics=stats, tools=True, context_window=context_window, deadline=True
         )
 
     @property
@@ -210,34 +235,60 @@ class OpenAIChatModel(ChatBackend):
             body["top_logprobs"] = max(1, self.top_logprobs)
         return body
 
-    def _retrying_args(self) -> dict[str, Any]:
+    def _retrying_args(self, deadline: float | None) -> dict[str, Any]:
+        budget = self.max_retry_seconds
+        left = seconds_left(deadline)
+        if left is not None:
+            budget = min(budget, left)
+
+        def wait(state: RetryCallState) -> float:
+            pause = self._backoff(state)
+            remaining = seconds_left(deadline)
+            return pause if remaining is None else min(pause, remaining)
+
         return {
             "retry": retry_if_exception(is_retryable),
-            "stop": stop_after_attempt(self.max_attempts)
-            | stop_after_delay(self.max_retry_seconds),
-            "wait": self._backoff,
+            "stop": stop_after_attempt(self.max_attempts) | stop_after_delay(budget),
+            "wait": wait,
             "reraise": True,
         }
 
-    def _translate(self, exc: Exception) -> BackendError:
+    def _timeout(self, deadline: float | None) -> float:
+        """This attempt's timeout: the configured one, cut to the time left before `deadline`."""
+        left = seconds_left(deadline)
+        if left is not None and left <= 0:
+            raise DeadlineExceededError(
+                f"{self.tier} model {self._model!r}: the deadline passed before the call",
+                tier=self.tier,
+            )
+        return self.timeout if left is None else max(0.001, min(self.timeout, left))
+
+    def _translate(self, exc: Exception, deadline: float | None = None) -> BackendError:
         where = f"{self.tier} model {self._model!r} at {self.base_url or 'api.openai.com'}"
         if isinstance(exc, openai.APIStatusError) and not is_retryable(exc):
-            msg = f"{where} rejected the request: HTTP {exc.status_code}"
+            # the server's own words (an echoed key masked): they say why, e.g. a bad model name
+            said = redact(str(exc.message), [self.api_key.get_secret_value()])[:300]
+            msg = f"{where} rejected the request: HTTP {exc.status_code}: {said}"
             if self.tier == "cloud":
                 return CloudRequestError(msg, status_code=exc.status_code)
             return BackendError(msg, tier=self.tier)
+        if deadline is not None and seconds_left(deadline) == 0.0:
+            return DeadlineExceededError(
+                f"{where} did not answer before the deadline: {type(exc).__name__}", tier=self.tier
+            )
         msg = f"{where} did not answer after {self.max_attempts} attempts: {type(exc).__name__}"
         if self.tier == "cloud":
             return CloudUnavailableError(msg)
         return BackendError(msg, tier=self.tier, retryable=True)
 
-    def _call(self, body: dict[str, Any]) -> Any:
+    def _call(self, body: dict[str, Any], deadline: float | None = None) -> Any:
         try:
-            for attempt in Retrying(**self._retrying_args()):
+            for attempt in Retrying(**self._retrying_args(deadline)):
                 with attempt:
-                    return self._client.chat.completions.create(**body)
+                    timeout = self._timeout(deadline)
+                    return self._client.chat.completions.create(**body, timeout=timeout)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, deadline) from _cause(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _async_client(self) -> openai.AsyncOpenAI:
@@ -247,13 +298,15 @@ class OpenAIChatModel(ChatBackend):
             client = self._aclients[loop] = openai.AsyncOpenAI(**self._client_args)
         return client
 
-    async def _acall(self, body: dict[str, Any]) -> Any:
+    async def _acall(self, body: dict[str, Any], deadline: float | None = None) -> Any:
         try:
-            async for attempt in AsyncRetrying(**self._retrying_args()):
+            async for attempt in AsyncRetrying(**self._retrying_args(deadline)):
                 with attempt:
-                    return await self._async_client().chat.completions.create(**body)
+                    timeout = self._timeout(deadline)
+                    client = self._async_client()
+                    return await client.chat.completions.create(**body, timeout=timeout)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, deadline) from _cause(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stream(
@@ -263,15 +316,16 @@ class OpenAIChatModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Iterator[StreamChunk]:
         """The greedy answer as the server streams it (opening the stream is retried)."""
-        body = self._stream_body(messages, options or GenerationOptions(), tools)
+        options = options or GenerationOptions()
+        body = self._stream_body(messages, options, tools)
         assembler = StreamAssembler(self._model, tools, self.parse_text_tool_calls)
         try:
-            for chunk in self._call(body):
+            for chunk in self._call(body, options.deadline):
                 text = assembler.feed(chunk)
                 if text:
                     yield StreamChunk(text=text)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, options.deadline) from _cause(exc)
         rest, generation = assembler.finish()
         if rest:
             yield StreamChunk(text=rest)
@@ -284,15 +338,16 @@ class OpenAIChatModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Async `stream`."""
-        body = self._stream_body(messages, options or GenerationOptions(), tools)
+        options = options or GenerationOptions()
+        body = self._stream_body(messages, options, tools)
         assembler = StreamAssembler(self._model, tools, self.parse_text_tool_calls)
         try:
-            async for chunk in await self._acall(body):
+            async for chunk in await self._acall(body, options.deadline):
                 text = assembler.feed(chunk)
                 if text:
                     yield StreamChunk(text=text)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, options.deadline) from _cause(exc)
         rest, generation = assembler.finish()
         if rest:
             yield StreamChunk(text=rest)
@@ -362,7 +417,13 @@ class OpenAIChatModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None,
         samples_only: bool = False,
     ) -> Generation:
-        parsed = [self._answer(r, tools) for r in responses]
+        try:
+            parsed = [self._answer(r, tools) for r in responses]
+        except (AttributeError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise BackendError(
+                f"{self.tier} model {self._model!r}: malformed response ({type(exc).__name__})",
+                tier=self.tier,
+            ) from exc
         usage = Usage(
             input_tokens=parsed[0][1].input_tokens,
             output_tokens=sum(u.output_tokens for _, u in parsed),
@@ -406,7 +467,8 @@ class OpenAIChatModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
         options = options or GenerationOptions()
-        responses = [self._call(body) for body in self._bodies(messages, options, tools)]
+        bodies = self._bodies(messages, options, tools)
+        responses = [self._call(body, options.deadline) for body in bodies]
         return self._collect(responses, tools, options.samples_only)
 
     async def agenerate(
@@ -417,5 +479,5 @@ class OpenAIChatModel(ChatBackend):
     ) -> Generation:
         options = options or GenerationOptions()
         bodies = self._bodies(messages, options, tools)
-        responses = await asyncio.gather(*(self._acall(b) for b in bodies))
+        responses = await asyncio.gather(*(self._acall(b, options.deadline) for b in bodies))
         return self._collect(responses, tools, options.samples_only)

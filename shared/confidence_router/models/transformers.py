@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -23,11 +24,20 @@ from transformers import (
 
 from confidence_router.errors import (
     ConfigurationError,
+    DeadlineExceededError,
     InvalidInputError,
     ModelLoadError,
     PromptTooLongError,
 )
-from confidence_router.generation import EARLY_EXIT, Answer, Generation, GenerationOptions, Usage
+from confidence_router.generation import (
+    DEADLINE,
+    EARLY_EXIT,
+    Answer,
+    Generation,
+    GenerationOptions,
+    Usage,
+    seconds_left,
+)
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend
 from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
@@ -122,6 +132,20 @@ class _EarlyExit(StoppingCriteria):  # type: ignore[misc]
         )
 
 
+class _Deadline(StoppingCriteria):  # type: ignore[misc]
+    """Stops the whole batch once the request's deadline (a `time.monotonic()` instant) passes."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        self.fired = self.fired or time.monotonic() >= self.deadline
+        return torch.full(
+            (input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device
+        )
+
+
 class TransformersModel(ChatBackend):
     """An edge model running in-process on CPU (or any torch device).
 
@@ -181,6 +205,7 @@ class TransformersModel(ChatBackend):
             context_window=int(window) if window else None,
             early_exit=True,
             token_scoring=True,
+            deadline=True,
         )
 
     @property
@@ -227,6 +252,22 @@ class TransformersModel(ChatBackend):
 
     def count_text_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    @contextlib.contextmanager
+    def _locked(self, deadline: float | None) -> Iterator[None]:
+        """The model lock (one generation at a time), waited for until `deadline` at most."""
+        left = seconds_left(deadline)
+        if left is not None and (left <= 0 or not self._lock.acquire(timeout=left)):
+            raise DeadlineExceededError(
+                f"edge model {self._name!r}: the deadline passed before the model was free",
+                tier="edge",
+            )
+        if left is None:
+            self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     @contextlib.contextmanager
     def _seeded(self, seed: int | None) -> Iterator[None]:
@@ -285,7 +326,11 @@ class TransformersModel(ChatBackend):
                 window=options.early_exit_window,
             )
             early_exit = _EarlyExit(recorder, running, {*self._end_ids, int(pad_id)})
-        with self._lock, torch.inference_mode(), self._seeded(options.seed):
+        criteria: list[StoppingCriteria] = [early_exit] if early_exit else []
+        deadline = _Deadline(options.deadline) if options.deadline is not None else None
+        if deadline is not None:
+            criteria.append(deadline)
+        with self._locked(options.deadline), torch.inference_mode(), self._seeded(options.seed):
             cache = DynamicCache(config=self.model.config)
             if prompt_len > 1:
                 self.model(input_ids[:, :-1], past_key_values=cache, use_cache=True)
@@ -298,12 +343,16 @@ class TransformersModel(ChatBackend):
                 past_key_values=cache,
                 generation_config=config,
                 logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([early_exit] if early_exit else []),
+                stopping_criteria=StoppingCriteriaList(criteria),
                 tokenizer=self.tokenizer if options.stop else None,
             )
         new_tokens = out.sequences[:, prompt_len:]
         logprobs, entropies = recorder.finish(new_tokens[:, -1])
-        cut = EARLY_EXIT if early_exit is not None and early_exit.exited else "length"
+        cut = "length"
+        if early_exit is not None and early_exit.exited:
+            cut = EARLY_EXIT
+        elif deadline is not None and deadline.fired:
+            cut = DEADLINE
         answers = [
             self._answer(
                 new_tokens[i],

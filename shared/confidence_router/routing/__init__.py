@@ -9,13 +9,17 @@ from confidence_router.routing.calibration import (
     threshold_for_share,
 )
 from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment, RouteChunk
+from confidence_router.routing.circuit_breaker import CircuitBreaker
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
+from confidence_router.routing.failure import FailurePolicy
 
 __all__ = [
     "BandCalibration",
     "Calibration",
     "CascadeRouter",
+    "CircuitBreaker",
     "EdgeAssessment",
+    "FailurePolicy",
     "Latency",
     "Pricing",
     "Reason",

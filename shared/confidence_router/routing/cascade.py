@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from confidence_router.errors import (
+    BackendError,
     CapabilityError,
+    CircuitOpenError,
     ConfigurationError,
+    DeadlineExceededError,
     InvalidInputError,
     PromptTooLongError,
+    StreamInterruptedError,
 )
-from confidence_router.generation import EARLY_EXIT, Generation, GenerationOptions, Usage
+from confidence_router.generation import (
+    DEADLINE,
+    EARLY_EXIT,
+    Generation,
+    GenerationOptions,
+    Usage,
+    seconds_left,
+)
 from confidence_router.messages import (
     ChatMessage,
     MessagesInput,
@@ -23,12 +35,22 @@ from confidence_router.messages import (
 )
 from confidence_router.models.base import ChatBackend
 from confidence_router.models.tool_choice import ToolChoice, normalize_tool_choice
+from confidence_router.routing.circuit_breaker import CircuitBreaker
 from confidence_router.routing.decision import (
     Latency,
     Pricing,
     Reason,
     RoutedResponse,
     Stage,
+)
+from confidence_router.routing.failure import (
+    FailurePolicy,
+    as_backend_error,
+    check_seconds,
+    counts_against_cloud,
+    degraded_reason,
+    describe,
+    is_request_error,
 )
 from confidence_router.routing.tool_validation import tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
@@ -39,7 +61,16 @@ ToolsInput = Sequence[Mapping[str, Any]] | None
 Band = tuple[float, float]
 _T = TypeVar("_T")
 # Reasons for which the edge answer could not be scored: no confidence is reported.
-_UNSCORED = frozenset({Reason.EMPTY_EDGE_ANSWER, Reason.INVALID_TOOL_CALL, Reason.NO_TOOL_CALL})
+_UNSCORED = frozenset(
+    {
+        Reason.EMPTY_EDGE_ANSWER,
+        Reason.INVALID_TOOL_CALL,
+        Reason.NO_TOOL_CALL,
+        Reason.EDGE_TIMEOUT,
+    }
+)
+# Edge answers a failed cloud call may fall back to: complete, scored answers only.
+_FALLBACK_REASONS = frozenset({Reason.LOW_CONFIDENCE})
 RUNNING_CONFIDENCE = "running_confidence"  # `RoutedResponse.estimator` on an early exit
 
 
@@ -125,6 +156,12 @@ class CascadeRouter:
 
     Estimators that need the edge model itself (`PTrue` without a scorer) are bound to the edge
     (`Estimator.bind`).
+
+    Failures (`failure_policy`, a `FailurePolicy`): edge errors escalate to the cloud; a circuit
+    breaker (`breaker`, shared by the copies `with_*` make) stops calling a failing cloud; when
+    the cloud cannot answer, the edge answer comes back marked `degraded=True`
+    (`fallback="edge"`, the default) or a typed error carrying it is raised (`fallback="raise"`);
+    `deadline_s` bounds a request's wall time.
     """
 
     def __init__(
@@ -145,6 +182,7 @@ class CascadeRouter:
         early_exit_floor: float | None = None,
         early_exit_min_tokens: int = 4,
         early_exit_window: int | None = None,
+        failure_policy: FailurePolicy | None = None,
     ) -> None:
         self.edge = edge
         self.cloud = cloud
@@ -177,7 +215,16 @@ class CascadeRouter:
         self.temperature = temperature
         self.prices = {"edge": Pricing(), "cloud": Pricing(), **dict(prices or {})}
         self.max_concurrency = max_concurrency
+        self._set_policy(failure_policy or FailurePolicy())
         self._check_capabilities()
+
+    def _set_policy(self, policy: FailurePolicy) -> None:
+        if not isinstance(policy, FailurePolicy):
+            raise ConfigurationError(
+                "failure_policy", f"expected a FailurePolicy, got {type(policy).__name__}"
+            )
+        self.failure_policy = policy
+        self.breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s)
 
     def _check_capabilities(self) -> None:
         caps = self.edge.capabilities
@@ -282,6 +329,12 @@ class CascadeRouter:
         clone = self._copy()
         clone.band = check_band(band)
         clone._check_capabilities()
+        return clone
+
+    def with_failure_policy(self, policy: FailurePolicy) -> CascadeRouter:
+        """A copy sharing the same models, with another failure policy (and its own breaker)."""
+        clone = self._copy()
+        clone._set_policy(policy)
         return clone
 
     def with_early_exit(self, floor: float | None) -> CascadeRouter:
@@ -433,6 +486,7 @@ class CascadeRouter:
         max_new_tokens: int | None,
         stop: Sequence[str] | None,
         started: float,
+        deadline: float | None = None,
     ) -> Generator[BackendCall, Generation, EdgeAssessment]:
         """Score the edge's first generation; when staged and inside the band, ask the edge for
         the samples (a second call) and score the full stage."""
@@ -450,6 +504,8 @@ class CascadeRouter:
                 msgs, final, confidence, scores, elapsed, reason, stage, estimator
             )
 
+        if generation.greedy.finish_reason == DEADLINE:
+            return done(0.0, {}, Reason.EDGE_TIMEOUT)
         if generation.greedy.finish_reason == EARLY_EXIT:
             running = RunningConfidence(window=self.early_exit_window)
             for logprob in generation.greedy.token_logprobs:
@@ -478,9 +534,12 @@ class CascadeRouter:
         final = generation
         full = [e for e in self.estimators if e.needs_samples]
         if full:
+            options = self.sample_options(max_new_tokens, stop, tool_choice)
             samples = yield BackendCall(
-                self.edge, msgs, self.sample_options(max_new_tokens, stop, tool_choice), tools
+                self.edge, msgs, options.model_copy(update={"deadline": deadline}), tools
             )
+            if any(a.finish_reason == DEADLINE for a in samples.samples):
+                return done(0.0, {}, Reason.EDGE_TIMEOUT)
             final = replace(
                 generation,
                 samples=samples.samples,
@@ -493,6 +552,19 @@ class CascadeRouter:
         name = self.estimator.name
         return done(scores[name], scores, None, "full", name, final)
 
+    def _deadlines(self, deadline_s: float | None) -> tuple[float | None, float | None]:
+        """(request deadline, edge deadline) as `time.monotonic()` instants (None: none)."""
+        now = time.monotonic()
+        total = check_seconds(deadline_s, "deadline_s") or self.failure_policy.deadline_s
+        request = None if total is None else now + total
+        edge_s = self.failure_policy.edge_deadline_s
+        edge = request if edge_s is None else min(now + edge_s, request or float("inf"))
+        return request, edge
+
+    @property
+    def _secrets(self) -> list[str]:
+        return [*self.edge.secret_values(), *self.cloud.secret_values()]
+
     def _plan(
         self,
         msgs: list[ChatMessage],
@@ -502,21 +574,40 @@ class CascadeRouter:
         max_new_tokens: int | None,
         stop: Sequence[str] | None = None,
         edge_only: bool = False,
+        deadline_s: float | None = None,
     ) -> Generator[BackendCall, Generation, RoutedResponse | EdgeAssessment]:
         started = time.perf_counter()
+        deadline, edge_deadline = self._deadlines(deadline_s)
         assessment: EdgeAssessment | None = None
+        edge_error: str | None = None
         reason = self._skip_edge(msgs, tools)
         if reason is None:
+            options = self.edge_options(max_new_tokens, stop, tool_choice)
             try:
                 generation = yield BackendCall(
-                    self.edge, msgs, self.edge_options(max_new_tokens, stop, tool_choice), tools
+                    self.edge, msgs, options.model_copy(update={"deadline": edge_deadline}), tools
+                )
+                assessment = yield from self._assess(
+                    msgs,
+                    generation,
+                    tools,
+                    tool_choice,
+                    max_new_tokens,
+                    stop,
+                    started,
+                    edge_deadline,
                 )
             except PromptTooLongError:
                 reason = Reason.PROMPT_TOO_LONG
+            except Exception as exc:  # an edge failure escalates (FailurePolicy)
+                if edge_only or is_request_error(exc):
+                    raise
+                if not self.failure_policy.escalate_edge_errors:
+                    raise as_backend_error(exc, "edge", self._secrets) from exc
+                timed_out = isinstance(exc, DeadlineExceededError)
+                reason = Reason.EDGE_TIMEOUT if timed_out else Reason.EDGE_FAILED
+                edge_error = describe(exc, self._secrets)
             else:
-                assessment = yield from self._assess(
-                    msgs, generation, tools, tool_choice, max_new_tokens, stop, started
-                )
                 if edge_only:
                     return assessment
                 reason = self.outcome(assessment, limit)
@@ -531,11 +622,44 @@ class CascadeRouter:
             )
         if edge_only:
             raise InvalidInputError(f"the edge cannot answer this request ({reason.value})")
+
+        def failed(exc: BaseException) -> RoutedResponse:
+            return self._cloud_failed(exc, assessment, reason, limit, started, edge_error)
+
+        if deadline is not None and seconds_left(deadline) == 0.0:
+            return failed(
+                DeadlineExceededError(
+                    "the request's deadline passed before the cloud was called", tier="cloud"
+                )
+            )
+        if not self.breaker.allow():
+            wait = self.breaker.retry_in()
+            return failed(
+                CircuitOpenError(
+                    f"cloud model {self.cloud.model_name!r} failed "
+                    f"{self.breaker.failures} times in a row; not called for another {wait:.1f} s",
+                    retry_in_s=wait,
+                )
+            )
         cloud_start = time.perf_counter()
-        answer = yield BackendCall(
-            self.cloud, msgs, self._cloud_options(max_new_tokens, stop, tool_choice), tools
-        )
-        return self._response(
+        options = self._cloud_options(max_new_tokens, stop, tool_choice)
+        try:
+            answer = yield BackendCall(
+                self.cloud, msgs, options.model_copy(update={"deadline": deadline}), tools
+            )
+        except GeneratorExit:
+            self.breaker.release()
+            raise
+        except Exception as exc:  # the failure policy decides (FailurePolicy)
+            if counts_against_cloud(exc) and not is_request_error(exc):
+                self.breaker.record_failure()
+            else:
+                self.breaker.release()
+            if is_request_error(exc):
+                raise
+            return failed(exc)
+        self.breaker.record_success()
+        response = self._response(
             answer=answer,
             route="cloud",
             reason=reason,
@@ -544,15 +668,100 @@ class CascadeRouter:
             assessment=assessment,
             cloud_s=time.perf_counter() - cloud_start,
         )
+        return response.model_copy(update={"error": edge_error}) if edge_error else response
+
+    def _cloud_failed(
+        self,
+        exc: BaseException,
+        assessment: EdgeAssessment | None,
+        reason: Reason,
+        threshold: float,
+        started: float,
+        edge_error: str | None,
+    ) -> RoutedResponse:
+        """The cloud could not answer: the degraded edge answer (`fallback="edge"`), or the typed
+        error carrying it."""
+        error = as_backend_error(exc, "cloud", self._secrets)
+        degraded: RoutedResponse | None = None
+        if assessment is not None and reason in _FALLBACK_REASONS:
+            degraded = self._response(
+                answer=assessment.generation,
+                route="edge",
+                reason=reason,
+                threshold=threshold,
+                started=started,
+                assessment=assessment,
+            ).model_copy(
+                update={
+                    "degraded": True,
+                    "degraded_reason": degraded_reason(error),
+                    "error": describe(error, self._secrets),
+                }
+            )
+        streamed = isinstance(error, StreamInterruptedError)
+        if degraded is not None and self.failure_policy.fallback == "edge" and not streamed:
+            return degraded
+        error.edge_answer = degraded
+        if edge_error is not None:
+            error.add_note(f"the edge failed first: {edge_error}")
+        if error is exc:
+            raise error
+        raise error from exc
+
+    # -- drivers: run a plan's backend calls (sync or async), honouring deadlines ---------------
+
+    @staticmethod
+    def _call(call: BackendCall) -> Generation:
+        """One backend call; a deadline the backend does not honour itself is enforced here."""
+        left = seconds_left(call.options.deadline)
+        if left is None or call.backend.capabilities.deadline:
+            return call.backend.generate(call.messages, call.options, call.tools)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        try:
+            future = pool.submit(call.backend.generate, call.messages, call.options, call.tools)
+            return future.result(timeout=left)
+        except concurrent.futures.TimeoutError:
+            raise DeadlineExceededError(
+                f"{call.backend.model_name!r} did not answer before the deadline",
+                tier=getattr(call.backend, "tier", "cloud"),
+            ) from None
+        finally:
+            pool.shutdown(wait=False)
+
+    @staticmethod
+    async def _acall(call: BackendCall) -> Generation:
+        """Async `_call`."""
+        left = seconds_left(call.options.deadline)
+        pending = call.backend.agenerate(call.messages, call.options, call.tools)
+        if left is None or call.backend.capabilities.deadline:
+            return await pending
+        try:
+            return await asyncio.wait_for(pending, timeout=left)
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"{call.backend.model_name!r} did not answer before the deadline",
+                tier=getattr(call.backend, "tier", "cloud"),
+            ) from None
+
+    @staticmethod
+    def _interrupted(exc: Exception) -> StreamInterruptedError:
+        error = StreamInterruptedError(
+            f"the cloud stream broke after part of the answer was sent: {type(exc).__name__}"
+        )
+        error.__cause__ = exc
+        return error
 
     def _run(
         self, plan: Generator[BackendCall, Generation, _T], stream: bool = False
     ) -> Iterator[RouteChunk | _T]:
         """Run a plan's backend calls; with `stream`, cloud text is yielded as it arrives.
-        The plan's result comes last."""
+        A failed call is thrown into the plan (which escalates or falls back); a cloud stream
+        that breaks after sending text is thrown in as `StreamInterruptedError`. The plan's
+        result comes last."""
         try:
             call = next(plan)
             while True:
+                sent = False
                 try:
                     if stream and call.backend is self.cloud:
                         result: Generation | None = None
@@ -560,12 +769,14 @@ class CascadeRouter:
                             if piece.generation is not None:
                                 result = piece.generation
                             elif piece.text:
+                                sent = True
                                 yield RouteChunk(text=piece.text)
-                        assert result is not None
+                        if result is None:
+                            raise BackendError("the stream ended without its answer", tier="cloud")
                     else:
-                        result = call.backend.generate(call.messages, call.options, call.tools)
-                except PromptTooLongError as exc:
-                    call = plan.throw(exc)
+                        result = self._call(call)
+                except Exception as exc:  # the plan decides what a failure means
+                    call = plan.throw(self._interrupted(exc) if sent else exc)
                 else:
                     call = plan.send(result)
         except StopIteration as done:
@@ -578,6 +789,7 @@ class CascadeRouter:
         try:
             call = next(plan)
             while True:
+                sent = False
                 try:
                     if stream and call.backend is self.cloud:
                         result: Generation | None = None
@@ -587,14 +799,14 @@ class CascadeRouter:
                             if piece.generation is not None:
                                 result = piece.generation
                             elif piece.text:
+                                sent = True
                                 yield RouteChunk(text=piece.text)
-                        assert result is not None
+                        if result is None:
+                            raise BackendError("the stream ended without its answer", tier="cloud")
                     else:
-                        result = await call.backend.agenerate(
-                            call.messages, call.options, call.tools
-                        )
-                except PromptTooLongError as exc:
-                    call = plan.throw(exc)
+                        result = await self._acall(call)
+                except Exception as exc:  # the plan decides what a failure means
+                    call = plan.throw(self._interrupted(exc) if sent else exc)
                 else:
                     call = plan.send(result)
         except StopIteration as done:
@@ -619,10 +831,11 @@ class CascadeRouter:
         *,
         max_new_tokens: int | None = None,
         tool_choice: ToolChoice = None,
+        deadline_s: float | None = None,
     ) -> EdgeAssessment:
         """Run the edge and score its answer; no cloud call (calibration, decision-only use)."""
         request = self._prepare(messages, tools, None, tool_choice)
-        plan = self._plan(*request, max_new_tokens, edge_only=True)
+        plan = self._plan(*request, max_new_tokens, edge_only=True, deadline_s=deadline_s)
         return cast(EdgeAssessment, self._drive(plan))
 
     async def aassess(
@@ -632,10 +845,11 @@ class CascadeRouter:
         *,
         max_new_tokens: int | None = None,
         tool_choice: ToolChoice = None,
+        deadline_s: float | None = None,
     ) -> EdgeAssessment:
         """Async `assess`."""
         request = self._prepare(messages, tools, None, tool_choice)
-        plan = self._plan(*request, max_new_tokens, edge_only=True)
+        plan = self._plan(*request, max_new_tokens, edge_only=True, deadline_s=deadline_s)
         return cast(EdgeAssessment, await self._adrive(plan))
 
     def route(
@@ -647,10 +861,12 @@ class CascadeRouter:
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
+        deadline_s: float | None = None,
     ) -> RoutedResponse:
-        """Answer a conversation: at the edge when confident, else in the cloud."""
+        """Answer a conversation: at the edge when confident, else in the cloud. `deadline_s`
+        overrides the failure policy's deadline for this request."""
         request = self._prepare(messages, tools, threshold, tool_choice)
-        plan = self._plan(*request, max_new_tokens, stop)
+        plan = self._plan(*request, max_new_tokens, stop, deadline_s=deadline_s)
         return cast(RoutedResponse, self._drive(plan))
 
     async def aroute(
@@ -662,10 +878,11 @@ class CascadeRouter:
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
+        deadline_s: float | None = None,
     ) -> RoutedResponse:
         """Async `route`."""
         request = self._prepare(messages, tools, threshold, tool_choice)
-        plan = self._plan(*request, max_new_tokens, stop)
+        plan = self._plan(*request, max_new_tokens, stop, deadline_s=deadline_s)
         return cast(RoutedResponse, await self._adrive(plan))
 
     def batch(
@@ -695,11 +912,12 @@ class CascadeRouter:
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
+        deadline_s: float | None = None,
     ) -> Iterator[RouteChunk]:
         """Stream the answer: an edge answer once its confidence is known (it is buffered), an
         escalated answer as the cloud produces it. The last chunk carries the `response`."""
         request = self._prepare(messages, tools, threshold, tool_choice)
-        plan = self._plan(*request, max_new_tokens, stop)
+        plan = self._plan(*request, max_new_tokens, stop, deadline_s=deadline_s)
         for item in self._run(plan, stream=True):
             if isinstance(item, RoutedResponse):
                 yield from self._closing_chunks(item)
@@ -715,10 +933,11 @@ class CascadeRouter:
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
+        deadline_s: float | None = None,
     ) -> AsyncIterator[RouteChunk]:
         """Async `stream`."""
         request = self._prepare(messages, tools, threshold, tool_choice)
-        plan = self._plan(*request, max_new_tokens, stop)
+        plan = self._plan(*request, max_new_tokens, stop, deadline_s=deadline_s)
         async for item in self._arun(plan, stream=True):
             if isinstance(item, RoutedResponse):
                 for chunk in self._closing_chunks(item):

@@ -25,6 +25,8 @@ class Reason(str, Enum):
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
     INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call does not fit the tool schema
     NO_TOOL_CALL = "no_tool_call"  # tool_choice asked for a tool call and the edge answered in text
+    EDGE_FAILED = "edge_failed"  # the edge raised (generation error, out of memory, server down)
+    EDGE_TIMEOUT = "edge_timeout"  # the edge did not finish before its deadline
 
 
 class Pricing(BaseModel):
@@ -82,7 +84,13 @@ class RoutedResponse(BaseModel):
     cloud_model: str = ""
     edge_text: str | None = None
     finish_reason: str = "stop"
+    # The cloud could not answer and this is the edge's answer instead (`FailurePolicy`):
+    # `degraded_reason` is "cloud_unavailable", "cloud_rejected", "circuit_open" or
+    # "deadline_exceeded". `error` describes the failure behind `degraded` or `edge_failed`
+    # (secrets masked).
     degraded: bool = False
+    degraded_reason: str | None = None
+    error: str | None = None
 
     @property
     def escalated(self) -> bool:

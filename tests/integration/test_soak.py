@@ -1,0 +1,65 @@
+"""Soak: 100 routed requests, 16 at once, every one escalated into a mixed fault schedule in
+front of the real local cloud server. Nothing may crash, hang or be lost (issue 7)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from confidence_router import CascadeRouter, FailurePolicy, OpenAIChatModel
+from confidence_router.models.transformers import TransformersModel
+from confidence_router.server import LlamaCppServer
+from confidence_router.testing import FaultProxy, run_soak
+
+pytestmark = pytest.mark.integration
+
+# One cycle of 20 faults: bursts long enough that some requests exhaust their attempts (degraded
+# answers and typed errors) and open the breaker, with every kind of fault in it.
+SCHEDULE = (
+    ["ok"] * 5
+    + ["500"] * 3
+    + ["ok"] * 2
+    + ["429"] * 2
+    + ["slow"]
+    + ["ok"] * 2
+    + ["drop"] * 2
+    + ["malformed"] * 2
+    + ["ok"]
+)
+
+
+def soak_routers(
+    edge: TransformersModel, upstream: LlamaCppServer, proxy: FaultProxy
+) -> list[CascadeRouter]:
+    cloud = OpenAIChatModel(
+        upstream.model_alias,
+        base_url=proxy.base_url,
+        timeout=8.0,
+        max_attempts=3,
+        initial_backoff=0.1,
+        max_backoff=1.0,
+        context_window=upstream.n_ctx,
+    )
+    policy = FailurePolicy(breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0)
+    lenient = CascadeRouter(edge, cloud, threshold=1.0, max_new_tokens=16, failure_policy=policy)
+    strict = lenient.with_threshold(1.0)  # same models and breaker, raising instead
+    strict.failure_policy = FailurePolicy(
+        fallback="raise", breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0
+    )
+    return [lenient, strict]
+
+
+def test_soak_100_requests_mixed_faults(
+    edge: TransformersModel, cloud_server: LlamaCppServer
+) -> None:
+    with FaultProxy(cloud_server.base_url, SCHEDULE, slow_s=10.0) as proxy:
+        routers = soak_routers(edge, cloud_server, proxy)
+        result = asyncio.run(run_soak(routers, 100, concurrency=16, hang_s=180.0))
+    print(result.line(), dict(proxy.counts), result.error_types)
+    assert result.crashed == 0, result.crash_types
+    assert result.hung == 0 and result.lost == 0 and result.mismatched == 0
+    assert result.cloud + result.degraded + result.errors == 100
+    assert result.cloud > 0  # the real server answered through the faults
+    assert result.degraded + result.errors > 0  # and the faults were felt
+    assert all(count > 0 for count in proxy.counts.values()) and len(proxy.counts) == 6
