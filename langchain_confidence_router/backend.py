@@ -22,6 +22,7 @@ from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
 from confidence_router.models.openai import topk_entropy
 from confidence_router.models.tool_choice import openai_tool_choice
+from confidence_router.secrets import secret_values
 from confidence_router.uncertainty import Statistic
 
 # Inner calls run with no callbacks: their tokens must not reach the outer run's handlers
@@ -93,6 +94,10 @@ class LangChainChatBackend(ChatBackend):
             else frozenset()
         )
         self._capabilities = Capabilities(statistics=stats, tools=tools)
+
+    def secret_values(self) -> list[str]:
+        """The wrapped model's keys (masked in every record and error)."""
+        return secret_values(getattr(self.model, "bound", self.model))
 
     @property
     def capabilities(self) -> Capabilities:

@@ -14,7 +14,13 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from confidence_router import CascadeRouter, ConfigurationError, Pricing, RoutedResponse
+from confidence_router import (
+    CascadeRouter,
+    ConfigurationError,
+    FailurePolicy,
+    Pricing,
+    RoutedResponse,
+)
 from confidence_router.models.base import ChatBackend
 from confidence_router.uncertainty import Estimator
 from langchain_confidence_router.backend import as_backend
@@ -39,6 +45,10 @@ class ChatConfidenceRouter(BaseChatModel):
     `edge` and `cloud` are core backends (`TransformersModel`, `OpenAIChatModel`) or LangChain
     chat models. The decision (route, reason, confidence, scores, threshold, cost, latency) is in
     `response_metadata["routing"]`; when streaming, on the final chunk with `usage_metadata`.
+    `failure_policy` (a core `FailurePolicy`) says what happens when a tier fails: by default
+    an answer the cloud could not give comes back from the edge with `routing["degraded"]`
+    true; with `fallback="raise"` a typed error (`CloudUnavailableError`, ...) is raised, which
+    `with_fallbacks` can catch. Per call: `threshold`, `max_new_tokens`, `deadline_s`.
 
         router = ChatConfidenceRouter(edge=TransformersModel(), cloud=ChatOpenAI(...))
         chain = prompt | router | StrOutputParser()
@@ -54,6 +64,7 @@ class ChatConfidenceRouter(BaseChatModel):
     max_new_tokens: int = 512
     cloud_max_new_tokens: int | None = None
     prices: dict[str, Pricing] | None = None
+    failure_policy: FailurePolicy | None = None
     _router: CascadeRouter = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
@@ -68,6 +79,7 @@ class ChatConfidenceRouter(BaseChatModel):
             max_new_tokens=self.max_new_tokens,
             cloud_max_new_tokens=self.cloud_max_new_tokens,
             prices=self.prices,
+            failure_policy=self.failure_policy,
         )
 
     @property
@@ -111,6 +123,7 @@ class ChatConfidenceRouter(BaseChatModel):
                 "tool_choice",
                 "threshold",
                 "max_new_tokens",
+                "deadline_s",
             }
         )
         if unknown:
@@ -123,6 +136,7 @@ class ChatConfidenceRouter(BaseChatModel):
             "tool_choice": kwargs.get("tool_choice"),
             "threshold": kwargs.get("threshold"),
             "max_new_tokens": kwargs.get("max_new_tokens"),
+            "deadline_s": kwargs.get("deadline_s"),
         }
 
     @staticmethod

@@ -17,6 +17,7 @@ from confidence_router.generation import Answer, Generation, GenerationOptions, 
 from confidence_router.messages import ChatMessage as CoreMessage
 from confidence_router.messages import ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
+from confidence_router.secrets import secret_values
 from llamaindex_confidence_router.messages import from_core_messages
 
 
@@ -62,6 +63,10 @@ class LlamaIndexLLMBackend(ChatBackend):
         self._capabilities = Capabilities(
             tools=tools, context_window=llm.metadata.context_window or None
         )
+
+    def secret_values(self) -> list[str]:
+        """The wrapped model's keys (masked in every record and error)."""
+        return secret_values(self.llm)
 
     @property
     def capabilities(self) -> Capabilities:

@@ -25,7 +25,13 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from pydantic import Field, PrivateAttr
 
-from confidence_router import CascadeRouter, ConfigurationError, Pricing, RoutedResponse
+from confidence_router import (
+    CascadeRouter,
+    ConfigurationError,
+    FailurePolicy,
+    Pricing,
+    RoutedResponse,
+)
 from confidence_router.routing.cascade import RouteChunk
 from confidence_router.uncertainty import Estimator
 from llamaindex_confidence_router.backend import as_backend
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
 
 dispatcher = get_dispatcher(__name__)
 
-_OPTIONS = ("tools", "tool_choice", "threshold", "max_new_tokens", "stop")
+_OPTIONS = ("tools", "tool_choice", "threshold", "max_new_tokens", "stop", "deadline_s")
 # Keyword arguments LlamaIndex components pass that the router does not act on; anything else
 # unknown is an error, not silently dropped.
 _IGNORED = frozenset({"parallel_tool_calls", "strict", "response_format", "formatted"})
@@ -52,7 +58,10 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
 
     `edge` and `cloud` are core backends (`TransformersModel`, `OpenAIChatModel`) or LlamaIndex
     LLMs. The decision is in `response.raw["routing"]` (and `additional_kwargs["routing"]`) and
-    is emitted as a `RoutingDecisionEvent`; usage (both tiers, each once) is in
+    is emitted as a `RoutingDecisionEvent`. `failure_policy` (a core `FailurePolicy`): by
+    default an answer the cloud could not give comes back from the edge with
+    `routing["degraded"]` true; with `fallback="raise"` a typed error is raised. Per call:
+    `threshold`, `max_new_tokens`, `deadline_s`. Usage (both tiers, each once) is in
     `raw["usage"]`, where `TokenCountingHandler` reads it. The context window is the cloud's:
     a prompt longer than the edge's window goes straight to the cloud.
 
@@ -67,6 +76,7 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
     max_new_tokens: int = 512
     cloud_max_new_tokens: int | None = None
     prices: dict[str, Pricing] | None = None
+    failure_policy: FailurePolicy | None = None
     context_window: int | None = Field(
         default=None, description="override the cloud's context window"
     )
@@ -84,6 +94,7 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
             max_new_tokens=self.max_new_tokens,
             cloud_max_new_tokens=self.cloud_max_new_tokens,
             prices=self.prices,
+            failure_policy=self.failure_policy,
         )
 
     @classmethod

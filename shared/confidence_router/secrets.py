@@ -11,8 +11,12 @@ MASK = "**********"
 _MIN_SECRET_CHARS = 6  # shorter values ("none", "") are placeholders, not keys
 
 
+_SECRET_NAMES = ("api_key", "secret", "token", "password")
+
+
 def secret_values(obj: Any) -> list[str]:
-    """The secret strings an object holds as `SecretStr` attributes or pydantic fields."""
+    """The secret strings an object holds: its `SecretStr` attributes or pydantic fields, and
+    plain strings in attributes named like a key (`api_key`, `*_token`, `*secret*`, ...)."""
     found: list[str] = []
     names = set(getattr(obj, "__dict__", {})) | set(getattr(type(obj), "model_fields", {}))
     for name in names:
@@ -20,10 +24,13 @@ def secret_values(obj: Any) -> list[str]:
             value = getattr(obj, name, None)
         except Exception:  # a property that fails holds no secret we can read
             continue
+        secret = None
         if isinstance(value, SecretStr):
             secret = value.get_secret_value()
-            if len(secret) >= _MIN_SECRET_CHARS:
-                found.append(secret)
+        elif isinstance(value, str) and any(part in name.lower() for part in _SECRET_NAMES):
+            secret = value
+        if secret is not None and len(secret) >= _MIN_SECRET_CHARS:
+            found.append(secret)
     return found
 
 

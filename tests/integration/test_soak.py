@@ -10,23 +10,9 @@ import pytest
 from confidence_router import CascadeRouter, FailurePolicy, OpenAIChatModel
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import LlamaCppServer
-from confidence_router.testing import FaultProxy, run_soak
+from confidence_router.testing import MIXED_SCHEDULE, FaultProxy, run_soak
 
 pytestmark = pytest.mark.integration
-
-# One cycle of 20 faults: bursts long enough that some requests exhaust their attempts (degraded
-# answers and typed errors) and open the breaker, with every kind of fault in it.
-SCHEDULE = (
-    ["ok"] * 5
-    + ["500"] * 3
-    + ["ok"] * 2
-    + ["429"] * 2
-    + ["slow"]
-    + ["ok"] * 2
-    + ["drop"] * 2
-    + ["malformed"] * 2
-    + ["ok"]
-)
 
 
 def soak_routers(
@@ -53,7 +39,7 @@ def soak_routers(
 def test_soak_100_requests_mixed_faults(
     edge: TransformersModel, cloud_server: LlamaCppServer
 ) -> None:
-    with FaultProxy(cloud_server.base_url, SCHEDULE, slow_s=10.0) as proxy:
+    with FaultProxy(cloud_server.base_url, MIXED_SCHEDULE, slow_s=10.0) as proxy:
         routers = soak_routers(edge, cloud_server, proxy)
         result = asyncio.run(run_soak(routers, 100, concurrency=16, hang_s=180.0))
     print(result.line(), dict(proxy.counts), result.error_types)

@@ -51,6 +51,7 @@ from confidence_router.routing.failure import (
     degraded_reason,
     describe,
     is_request_error,
+    safe_cause,
 )
 from confidence_router.routing.tool_validation import tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
@@ -603,7 +604,9 @@ class CascadeRouter:
                 if edge_only or is_request_error(exc):
                     raise
                 if not self.failure_policy.escalate_edge_errors:
-                    raise as_backend_error(exc, "edge", self._secrets) from exc
+                    secrets = self._secrets
+                    error = as_backend_error(exc, "edge", secrets)
+                    raise error from safe_cause(exc, secrets)
                 timed_out = isinstance(exc, DeadlineExceededError)
                 reason = Reason.EDGE_TIMEOUT if timed_out else Reason.EDGE_FAILED
                 edge_error = describe(exc, self._secrets)
@@ -706,7 +709,7 @@ class CascadeRouter:
             error.add_note(f"the edge failed first: {edge_error}")
         if error is exc:
             raise error
-        raise error from exc
+        raise error from safe_cause(exc, self._secrets)
 
     # -- drivers: run a plan's backend calls (sync or async), honouring deadlines ---------------
 

@@ -116,3 +116,10 @@ def as_backend_error(exc: BaseException, tier: str, secrets: Iterable[str] = ())
     if isinstance(exc, BackendError):
         return exc
     return BackendError(f"{tier} model failed: {describe(exc, secrets)}", tier=tier)
+
+
+def safe_cause(exc: BaseException, secrets: Iterable[str]) -> BaseException | None:
+    """`exc` as the cause to chain to a typed error, or None when its text holds a secret (a
+    traceback prints the cause's message)."""
+    text = f"{exc} {exc!r}"
+    return None if any(len(s) >= 6 and s in text for s in secrets) else exc

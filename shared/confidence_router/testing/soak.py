@@ -17,6 +17,19 @@ from dataclasses import dataclass, field
 from confidence_router.errors import ConfidenceRouterError
 from confidence_router.routing.cascade import CascadeRouter
 
+# One cycle of 20 faults for `FaultProxy`: bursts long enough that some requests exhaust their
+# attempts (degraded answers, typed errors) and open the breaker, every fault kind in it.
+MIXED_SCHEDULE: tuple[str, ...] = (
+    *["ok"] * 5,
+    *["500"] * 3,
+    *["ok"] * 2,
+    *["429"] * 2,
+    "slow",
+    *["ok"] * 2,
+    *["drop"] * 2,
+    *["malformed"] * 2,
+    "ok",
+)
 _CODE = re.compile(r"\b[A-Z]+-\d{3}\b")
 _WORDS = ("ALPHA", "BRAVO", "CEDAR", "DELTA", "EMBER", "FJORD", "GLYPH", "HAVEN")
 
