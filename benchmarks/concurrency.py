@@ -1,0 +1,118 @@
+"""Concurrent requests on one in-process edge: the model lock vs batching them into one decode.
+
+The edge model runs one generation at a time (`TransformersModel` holds a lock), so N
+simultaneous requests are decoded one after another. A batching queue would instead decode them
+together (left-padded, one `generate` call). This script measures both on the same N prompts in
+one process, alternating rounds, every row decoding exactly --tokens tokens (EOS off):
+
+- `lock`: N concurrent `aroute` calls through `CascadeRouter` (threshold 0: no cloud), i.e.
+  what the library does today, scoring included;
+- `batched`: one left-padded greedy `model.generate` over the N prompts (no scoring): the best
+  a batching queue could do.
+
+Prints `batched_vs_lock=<batched time / lock time>` (below 1: batching is faster) per N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+import transformers
+from transformers import GenerationConfig
+
+from confidence_router import CascadeRouter
+from confidence_router.messages import normalize_messages
+from confidence_router.models.transformers import TransformersModel
+from confidence_router.routing.no_cloud import NoCloud
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Explain photosynthesis briefly.",
+    "Write a limerick about a cat.",
+    "What are the three states of matter?",
+    "Name a famous painter.",
+    "How do airplanes fly?",
+    "What is 17 times 3?",
+    "Give me a synonym for happy.",
+    "Why is the sky blue?",
+    "What is a prime number?",
+    "Describe a rainbow.",
+    "Who wrote Hamlet?",
+    "What is machine learning?",
+    "How many legs does a spider have?",
+    "What is the boiling point of water?",
+    "Suggest a name for a dog.",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    transformers.logging.set_verbosity_error()
+    edge = TransformersModel(args.model, dtype=args.dtype)
+    edge._end_ids = [-1]  # never stop early: every row decodes exactly --tokens tokens
+    router = CascadeRouter(edge, NoCloud(), threshold=0.0, max_new_tokens=args.tokens)
+    tokenizer = edge.tokenizer
+    tokenizer.padding_side = "left"
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    config = GenerationConfig(
+        max_new_tokens=args.tokens,
+        min_new_tokens=args.tokens,
+        do_sample=False,
+        pad_token_id=pad_id,
+    )
+
+    async def with_lock(prompts: list[str]) -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(router.aroute(p) for p in prompts))
+        return time.perf_counter() - start
+
+    def batched(prompts: list[str]) -> float:
+        texts = [
+            tokenizer.apply_chat_template(
+                [m.to_template() for m in normalize_messages(p)],
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+            for p in prompts
+        ]
+        start = time.perf_counter()
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            edge.model.generate(**enc, generation_config=config)
+        return time.perf_counter() - start
+
+    asyncio.run(with_lock(PROMPTS[:2]))  # warm-up
+    batched(PROMPTS[:2])
+    threads = torch.get_num_threads()
+    print(f"model={args.model} dtype={args.dtype} tokens={args.tokens} threads={threads}")
+    for n in args.sizes:
+        prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
+        lock_s: list[float] = []
+        batch_s: list[float] = []
+        for _ in range(args.rounds):
+            lock_s.append(asyncio.run(with_lock(prompts)))
+            batch_s.append(batched(prompts))
+        lock, batch = statistics.median(lock_s), statistics.median(batch_s)
+        print(
+            f"n={n}: lock {lock:.2f} s ({n * args.tokens / lock:.0f} tok/s), "
+            f"batched {batch:.2f} s ({n * args.tokens / batch:.0f} tok/s)"
+        )
+        print(f"batched_vs_lock[n={n}]={batch / lock:.3f}")
+
+
+if __name__ == "__main__":
+    main()
