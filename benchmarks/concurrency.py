@@ -1,16 +1,14 @@
-"""Concurrent requests on one in-process edge: the model lock vs batching them into one decode.
+"""Concurrent requests on one in-process edge: the model lock alone vs the batching queue.
 
-The edge model runs one generation at a time (`TransformersModel` holds a lock), so N
-simultaneous requests are decoded one after another. A batching queue would instead decode them
-together (left-padded, one `generate` call). This script measures both on the same N prompts in
-one process, alternating rounds, every row decoding exactly --tokens tokens (EOS off):
+The edge model runs one generation at a time (`TransformersModel` holds a lock). Without
+batching, N simultaneous requests are decoded one after another; with it (the default), the
+requests that arrive while the model is busy are decoded together (left-padded, one `generate`
+call). This script sends the same N prompts as N concurrent `aroute` calls through
+`CascadeRouter` (threshold 0: no cloud; scoring included) both ways, in one process,
+alternating rounds, every row decoding exactly --tokens tokens (EOS off), and also times one
+raw left-padded `model.generate` over the N prompts (no router, no scoring).
 
-- `lock`: N concurrent `aroute` calls through `CascadeRouter` (threshold 0: no cloud), i.e.
-  what the library does today, scoring included;
-- `batched`: one left-padded greedy `model.generate` over the N prompts (no scoring): the best
-  a batching queue could do.
-
-Prints `batched_vs_lock=<batched time / lock time>` (below 1: batching is faster) per N.
+Prints `batched_vs_lock[n=N]=<queue time / lock time>` (below 1: batching is faster).
 """
 
 from __future__ import annotations
@@ -75,7 +73,10 @@ def main() -> None:
         pad_token_id=pad_id,
     )
 
-    async def with_lock(prompts: list[str]) -> float:
+    queue = edge._queue
+
+    async def routed(prompts: list[str], batching: bool) -> float:
+        edge._queue = queue if batching else None
         start = time.perf_counter()
         await asyncio.gather(*(router.aroute(p) for p in prompts))
         return time.perf_counter() - start
@@ -95,21 +96,25 @@ def main() -> None:
             edge.model.generate(**enc, generation_config=config)
         return time.perf_counter() - start
 
-    asyncio.run(with_lock(PROMPTS[:2]))  # warm-up
+    asyncio.run(routed(PROMPTS[:2], True))  # warm-up
     batched(PROMPTS[:2])
     threads = torch.get_num_threads()
     print(f"model={args.model} dtype={args.dtype} tokens={args.tokens} threads={threads}")
     for n in args.sizes:
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
         lock_s: list[float] = []
-        batch_s: list[float] = []
+        queue_s: list[float] = []
+        raw_s: list[float] = []
         for _ in range(args.rounds):
-            lock_s.append(asyncio.run(with_lock(prompts)))
-            batch_s.append(batched(prompts))
-        lock, batch = statistics.median(lock_s), statistics.median(batch_s)
+            lock_s.append(asyncio.run(routed(prompts, False)))
+            queue_s.append(asyncio.run(routed(prompts, True)))
+            raw_s.append(batched(prompts))
+        lock, batch, raw = (statistics.median(x) for x in (lock_s, queue_s, raw_s))
+        tokens = n * args.tokens
         print(
-            f"n={n}: lock {lock:.2f} s ({n * args.tokens / lock:.0f} tok/s), "
-            f"batched {batch:.2f} s ({n * args.tokens / batch:.0f} tok/s)"
+            f"n={n}: lock {lock:.2f} s ({tokens / lock:.0f} tok/s), queue {batch:.2f} s "
+            f"({tokens / batch:.0f} tok/s), raw batched generate {raw:.2f} s "
+            f"({tokens / raw:.0f} tok/s)"
         )
         print(f"batched_vs_lock[n={n}]={batch / lock:.3f}")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +42,7 @@ from confidence_router.generation import (
 )
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend
+from confidence_router.models.batch_queue import BatchQueue
 from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
 from confidence_router.models.tool_parsing import (
     focus_mask,
@@ -146,6 +149,15 @@ class _Deadline(StoppingCriteria):  # type: ignore[misc]
         )
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A queued greedy request: its encoded prompt, options and tools."""
+
+    input_ids: torch.Tensor
+    options: GenerationOptions
+    tools: Sequence[dict[str, Any]] | None
+
+
 class TransformersModel(ChatBackend):
     """An edge model running in-process on CPU (or any torch device).
 
@@ -158,6 +170,12 @@ class TransformersModel(ChatBackend):
     `options.samples_only` only the samples are decoded; with `options.early_exit_floor` the
     decode stops once the greedy row's running confidence falls below it (finish_reason
     "early_exit"). `probability_of` scores a fixed reply (the `PTrue` scorer).
+
+    Concurrency: one generation runs at a time (a lock). With `batching` (the default), plain
+    greedy requests (no samples, early exit, seed or deadline) that arrive while the model is
+    busy are decoded together, left-padded, in one `generate` call once it frees (at most
+    `max_batch_size`); a request that finds the model free starts at once.
+    `benchmarks/concurrency.py` measures the gain.
     """
 
     def __init__(
@@ -169,6 +187,8 @@ class TransformersModel(ChatBackend):
         device: str = "cpu",
         num_threads: int | None = None,
         name: str | None = None,
+        batching: bool = True,
+        max_batch_size: int = 16,
     ) -> None:
         path = resolve_model_path(model)
         folder, gguf = (path.parent, path.name) if path.is_file() else (path, gguf_file)
@@ -198,6 +218,11 @@ class TransformersModel(ChatBackend):
         self._template_tools = "tools" in template
         self._end_ids = self._collect_end_ids()
         self._lock = threading.Lock()
+        if max_batch_size < 1:
+            raise ConfigurationError("max_batch_size", f"must be >= 1, got {max_batch_size}")
+        self._queue: BatchQueue[_Request, Generation] | None = (
+            BatchQueue(self._decode_batch, self._lock, max_batch_size) if batching else None
+        )
         window = getattr(self.model.config, "max_position_embeddings", None)
         self._capabilities = Capabilities(
             statistics=frozenset(Statistic),
@@ -290,6 +315,41 @@ class TransformersModel(ChatBackend):
         window = self._capabilities.context_window
         if window and prompt_len + 1 > window:
             raise PromptTooLongError(prompt_len, window)
+        if self._queue is not None and self._batchable(options, prompt_len):
+            key = (
+                options.model_dump_json(),
+                json.dumps(list(tools or ()), sort_keys=True, default=str),
+            )
+            return self._queue.submit(_Request(input_ids, options, tools), key)
+        with self._locked(options.deadline):
+            return self._decode(input_ids, options, tools)
+
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else self._end_ids[0]
+
+    def _batchable(self, options: GenerationOptions, prompt_len: int) -> bool:
+        """Plain greedy requests (no samples, early exit, seed or deadline) whose token cap fits
+        the context window may share a batched decode."""
+        window = self._capabilities.context_window
+        return (
+            options.num_samples == 0
+            and options.early_exit_floor is None
+            and options.seed is None
+            and options.deadline is None
+            and (not window or prompt_len + options.max_new_tokens <= window)
+        )
+
+    def _decode(
+        self,
+        input_ids: torch.Tensor,
+        options: GenerationOptions,
+        tools: Sequence[dict[str, Any]] | None,
+    ) -> Generation:
+        """One request's generation (the caller holds the model lock)."""
+        prompt_len = int(input_ids.shape[1])
+        window = self._capabilities.context_window
         max_new = (
             min(options.max_new_tokens, window - prompt_len) if window else options.max_new_tokens
         )
@@ -298,11 +358,7 @@ class TransformersModel(ChatBackend):
         sampling = rows > 1 or not greedy_row
         recorder = _StepStatistics(want_entropy=True)
         processors = LogitsProcessorList([recorder])
-        pad_id = (
-            self.tokenizer.pad_token_id
-            if self.tokenizer.pad_token_id is not None
-            else self._end_ids[0]
-        )
+        pad_id = self._pad_id
         config = GenerationConfig(
             max_new_tokens=max_new,
             do_sample=sampling,
@@ -330,7 +386,7 @@ class TransformersModel(ChatBackend):
         deadline = _Deadline(options.deadline) if options.deadline is not None else None
         if deadline is not None:
             criteria.append(deadline)
-        with self._locked(options.deadline), torch.inference_mode(), self._seeded(options.seed):
+        with torch.inference_mode(), self._seeded(options.seed):
             cache = DynamicCache(config=self.model.config)
             if prompt_len > 1:
                 self.model(input_ids[:, :-1], past_key_values=cache, use_cache=True)
@@ -373,6 +429,60 @@ class TransformersModel(ChatBackend):
             usage=Usage(input_tokens=prompt_len, output_tokens=generated),
             model=self._name,
         )
+
+    def _decode_batch(self, requests: Sequence[_Request]) -> list[Generation]:
+        """Greedy generations of several same-option requests in one left-padded decode (the
+        caller holds the model lock). One request is decoded as `generate` would alone."""
+        if len(requests) == 1:
+            only = requests[0]
+            return [self._decode(only.input_ids, only.options, only.tools)]
+        options, tools = requests[0].options, requests[0].tools
+        lengths = [int(r.input_ids.shape[1]) for r in requests]
+        width = max(lengths)
+        pad_id = self._pad_id
+        fill = pad_id if pad_id >= 0 else 0  # masked positions: any valid token id
+        ids = torch.full((len(requests), width), fill, dtype=torch.long, device=self.device)
+        mask = torch.zeros_like(ids)
+        for row, (request, length) in enumerate(zip(requests, lengths, strict=True)):
+            ids[row, width - length :] = request.input_ids[0]
+            mask[row, width - length :] = 1
+        recorder = _StepStatistics(want_entropy=True)
+        config = GenerationConfig(
+            max_new_tokens=options.max_new_tokens,
+            do_sample=False,
+            eos_token_id=self._end_ids,
+            return_dict_in_generate=True,
+            pad_token_id=pad_id,
+        )
+        if options.stop:
+            config.stop_strings = list(options.stop)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                generation_config=config,
+                logits_processor=LogitsProcessorList([recorder]),
+                tokenizer=self.tokenizer if options.stop else None,
+            )
+        new_tokens = out.sequences[:, width:]
+        logprobs, entropies = recorder.finish(new_tokens[:, -1])
+        generations = []
+        for row, length in enumerate(lengths):
+            answer = self._answer(
+                new_tokens[row],
+                logprobs[row],
+                entropies[row] if entropies is not None else None,
+                tools,
+                options.stop,
+            )
+            generations.append(
+                Generation(
+                    greedy=answer,
+                    usage=Usage(input_tokens=length, output_tokens=answer.num_tokens),
+                    model=self._name,
+                )
+            )
+        return generations
 
     def _answer(
         self,
