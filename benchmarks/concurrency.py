@@ -53,7 +53,7 @@ PROMPTS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--dtype", default="float32", choices=["bfloat16", "float32"])
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--rounds", type=int, default=2)

@@ -2,7 +2,7 @@
 
 Three tables (issue 3, item 6):
 
-(a) Cost, on the default edge (SmolLM2-135M-Instruct) in its default dtype (bfloat16), in one
+(a) Cost, on the default edge (SmolLM2-135M-Instruct) in its default dtype (float32), in one
     process: wall time of SE sampling with N samples batched with the greedy answer (one
     `generate`, the prompt prefilled once) vs one greedy generation of the same length (EOS off,
     so every row decodes exactly --cost-tokens tokens); the samples-only call that staged
@@ -639,9 +639,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=5, help="N, samples per request")
     p.add_argument(
         "--dtype",
-        default="bfloat16",
+        default="float32",
         choices=["bfloat16", "float32", "float16"],
-        help="the edge's dtype (bfloat16 is TransformersModel's default)",
+        help="the edge's dtype (float32 is TransformersModel's default)",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -171,6 +174,11 @@ class TransformersModel(ChatBackend):
     decode stops once the greedy row's running confidence falls below it (finish_reason
     "early_exit"). `probability_of` scores a fixed reply (the `PTrue` scorer).
 
+    `dtype` defaults to float32: on CPU a GGUF model's de-quantised weights compute fastest in it
+    (bfloat16 casts every matmul's input and output; measured here, float32 prefills about 5x
+    faster and decodes a 16-row batch about 3.5x faster; one greedy row decodes about 15%
+    slower).
+
     Concurrency: one generation runs at a time (a lock). With `batching` (the default), plain
     greedy requests (no samples, early exit, seed or deadline) that arrive while the model is
     busy are decoded together, left-padded, in one `generate` call once it frees (at most
@@ -183,7 +191,7 @@ class TransformersModel(ChatBackend):
         model: str | os.PathLike[str] = DEFAULT_EDGE,
         *,
         gguf_file: str | None = None,
-        dtype: DType = "bfloat16",
+        dtype: DType = "float32",
         device: str = "cpu",
         num_threads: int | None = None,
         name: str | None = None,
@@ -220,6 +228,7 @@ class TransformersModel(ChatBackend):
         self._lock = threading.Lock()
         if max_batch_size < 1:
             raise ConfigurationError("max_batch_size", f"must be >= 1, got {max_batch_size}")
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._queue: BatchQueue[_Request, Generation] | None = (
             BatchQueue(self._decode_batch, self._lock, max_batch_size) if batching else None
         )
@@ -323,6 +332,23 @@ class TransformersModel(ChatBackend):
             return self._queue.submit(_Request(input_ids, options, tools), key)
         with self._locked(options.deadline):
             return self._decode(input_ids, options, tools)
+
+    async def agenerate(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Generation:
+        """`generate` in a thread of the model's own pool, large enough for a full batch to
+        queue (the event loop's default pool has a few threads per core)."""
+        if self._executor is None:
+            workers = (self._queue.max_batch if self._queue is not None else 1) + 2
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="edge"
+            )
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.generate, messages, options, tools)
+        return await loop.run_in_executor(self._executor, call)
 
     @property
     def _pad_id(self) -> int:
