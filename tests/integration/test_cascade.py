@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from confidence_router import CascadeRouter, OpenAIChatModel, Reason, calibrate_threshold
+from confidence_router import (
+    CascadeRouter,
+    FailurePolicy,
+    OpenAIChatModel,
+    Reason,
+    calibrate_threshold,
+)
 from confidence_router.errors import CloudUnavailableError, ConfigurationError, InvalidInputError
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import free_port
@@ -102,5 +108,10 @@ def test_refusing_cloud_url_is_a_typed_error(edge: TransformersModel) -> None:
         max_backoff=0.1,
     )
     router = CascadeRouter(edge, dead, threshold=1.0, max_new_tokens=8)
-    with pytest.raises(CloudUnavailableError):
-        router.route("What is the capital of France?")
+    degraded = router.route("What is the capital of France?")  # fallback="edge", the default
+    assert degraded.route == "edge" and degraded.degraded
+    assert degraded.degraded_reason == "cloud_unavailable"
+    strict = router.with_failure_policy(FailurePolicy(fallback="raise"))
+    with pytest.raises(CloudUnavailableError) as info:
+        strict.route("What is the capital of France?")
+    assert info.value.edge_answer is not None
