@@ -1,0 +1,263 @@
+"""Metrics from a stored evaluation run, free to recompute: per router CPT(50%), CPT(80%), APGR
+and AUC with bootstrap 95% intervals (random and oracle beside them), and latency per route and
+end to end at each operating point; a Markdown report and PNG plots."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from confidence_router.errors import ConfigurationError, InvalidInputError
+from confidence_router.evaluation.curves import Curve, oracle_curve, random_curve, router_curve
+from confidence_router.evaluation.job import CLOUD, EDGE, GRADE
+from confidence_router.evaluation.store import Run
+from confidence_router.metrics import Interval
+
+Floats = npt.NDArray[np.float64]
+SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+RANDOM, ORACLE = "random", "oracle"
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Per item, aligned: qualities of both tiers, each estimator's edge confidence, latencies."""
+
+    ids: list[str]
+    q_edge: Floats
+    q_cloud: Floats
+    confidence: dict[str, Floats]
+    t_edge: Floats
+    t_cloud: Floats
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RouterRow:
+    name: str
+    cpt50: Interval
+    cpt80: Interval
+    apgr: Interval
+    auc: Interval
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """End-to-end latency (s) of a router at one cloud share; a cascade pays the edge's time on
+    escalated items too."""
+
+    router: str
+    share: float
+    p50: float
+    p95: float
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    outcomes: Outcomes
+    routers: list[RouterRow]
+    curves: dict[str, Curve]
+    latency: list[LatencyRow]
+
+
+def outcomes(run: Run, prefix: str | None = None) -> Outcomes:
+    """The items of `run` (ids starting with `prefix`, e.g. "gsm8k/") that have both answers
+    graded; items whose grade is missing (an unparseable judge verdict) are listed as skipped."""
+    edge, cloud, grades = run.table(EDGE), run.table(CLOUD), run.table(GRADE)
+    ids, skipped = [], []
+    for item in grades:
+        if prefix is not None and not item.startswith(prefix):
+            continue
+        g = grades[item]
+        if g.get(EDGE) is None or g.get(CLOUD) is None or item not in edge or item not in cloud:
+            skipped.append(item)
+        else:
+            ids.append(item)
+    if not ids:
+        raise InvalidInputError(
+            f"run {run.name!r} has no graded items" + (f" under {prefix}" if prefix else "")
+        )
+    names = sorted({name for i in ids for name in edge[i].get("scores", {})})
+    confidence = {
+        name: np.array([edge[i].get("scores", {}).get(name, 0.0) for i in ids], dtype=float)
+        for name in names
+    }
+    return Outcomes(
+        ids,
+        np.array([grades[i][EDGE] for i in ids], dtype=float),
+        np.array([grades[i][CLOUD] for i in ids], dtype=float),
+        confidence,
+        np.array([edge[i].get("latency_s", 0.0) for i in ids], dtype=float),
+        np.array([cloud[i].get("latency_s", 0.0) for i in ids], dtype=float),
+        skipped,
+    )
+
+
+def _interval(
+    metric: Callable[[npt.NDArray[np.intp]], float], n: int, resamples: int, seed: int
+) -> Interval:
+    value = metric(np.arange(n))
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    values = np.array([metric(d) for d in draws], dtype=float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return Interval(value, math.nan, math.nan)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Interval(value, float(low), float(high))
+
+
+def _curve_fn(o: Outcomes, name: str) -> Callable[[npt.NDArray[np.intp]], Curve]:
+    if name == RANDOM:
+        return lambda i: random_curve(o.q_edge[i], o.q_cloud[i])
+    if name == ORACLE:
+        return lambda i: oracle_curve(o.q_edge[i], o.q_cloud[i])
+    escalate = 1.0 - o.confidence[name]
+    return lambda i: router_curve(escalate[i], o.q_edge[i], o.q_cloud[i])
+
+
+def _of(
+    curve: Callable[[npt.NDArray[np.intp]], Curve], metric: Callable[[Curve], float]
+) -> Callable[[npt.NDArray[np.intp]], float]:
+    return lambda idx: metric(curve(idx))
+
+
+def _latency(o: Outcomes, name: str) -> list[LatencyRow]:
+    """End-to-end latency at each share of `SHARES` for the cascade with estimator `name`."""
+    rows = []
+    order = np.argsort(o.confidence[name], kind="stable")  # least confident escalate first
+    for share in SHARES:
+        k = round(share * len(o.ids))
+        total = o.t_edge.copy()
+        total[order[:k]] += o.t_cloud[order[:k]]
+        rows.append(LatencyRow(name, share, *np.percentile(total, [50, 95]).tolist()))
+    return rows
+
+
+def summarize(
+    run: Run, *, prefix: str | None = None, resamples: int = 1000, seed: int = 0
+) -> Report:
+    o = outcomes(run, prefix)
+    n = len(o.ids)
+    rows, curves, latency = [], {}, []
+    for name in [*o.confidence, RANDOM, ORACLE]:
+        fn = _curve_fn(o, name)
+        curves[name] = fn(np.arange(n))
+        metrics: list[Callable[[Curve], float]] = [
+            lambda c: c.cpt(0.5),
+            lambda c: c.cpt(0.8),
+            Curve.apgr,
+            Curve.auc,
+        ]
+        values = [_interval(_of(fn, m), n, resamples, seed) for m in metrics]
+        rows.append(RouterRow(name, *values))
+        if name in o.confidence:
+            latency += _latency(o, name)
+    cloud_only = np.percentile(o.t_cloud, [50, 95]).tolist()
+    latency.append(LatencyRow("cloud only", 1.0, *cloud_only))
+    return Report(run.name + (f" [{prefix}]" if prefix else ""), o, rows, curves, latency)
+
+
+def _pct(x: Interval) -> str:
+    if math.isnan(x.value):
+        return "n/a"
+    return f"{100 * x.value:.1f}% [{100 * x.low:.1f}, {100 * x.high:.1f}]"
+
+
+def markdown(report: Report, config: dict[str, object] | None = None) -> str:
+    o = report.outcomes
+    lines = [
+        f"## {report.name}",
+        "",
+        f"{len(o.ids)} items; edge quality {o.q_edge.mean():.3f}, cloud quality "
+        f"{o.q_cloud.mean():.3f}"
+        + (f"; {len(o.skipped)} without a grade, left out" if o.skipped else "")
+        + ".",
+        "",
+        "| router | CPT(50%) | CPT(80%) | APGR | AUC |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report.routers:
+        apgr = "n/a" if math.isnan(r.apgr.value) else str(r.apgr)
+        lines.append(f"| {r.name} | {_pct(r.cpt50)} | {_pct(r.cpt80)} | {apgr} | {r.auc} |")
+    lines += [
+        "",
+        "Latency (s), end to end, by share of cloud calls:",
+        "",
+        "| router | cloud share | p50 | p95 |",
+        "|---|---|---|---|",
+    ]
+    for row in report.latency:
+        lines.append(f"| {row.router} | {row.share:.2f} | {row.p50:.2f} | {row.p95:.2f} |")
+    lines += [
+        "",
+        f"Per route: edge p50 {np.percentile(o.t_edge, 50):.2f} s, p95 "
+        f"{np.percentile(o.t_edge, 95):.2f} s; cloud p50 {np.percentile(o.t_cloud, 50):.2f} s, "
+        f"p95 {np.percentile(o.t_cloud, 95):.2f} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(report: Report, out_dir: Path) -> list[Path]:
+    """quality vs cloud share and latency vs cloud share, as PNGs in `out_dir`."""
+    try:
+        import matplotlib  # type: ignore[import-not-found, unused-ignore]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise ConfigurationError(
+            "plots", "matplotlib is needed for the plots: pip install 'confidence-router[eval]'"
+        ) from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = report.name.replace("/", "_").replace(" ", "_").replace("[", "").replace("]", "")
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, curve in report.curves.items():
+        style = "--" if name in (RANDOM, ORACLE) else "-"
+        ax.plot(curve.share, curve.quality, style, label=name)
+    ax.set_xlabel("share of cloud calls")
+    ax.set_ylabel("quality")
+    ax.set_title(report.name)
+    ax.legend(fontsize=8)
+    quality = out_dir / f"{stem}_quality.png"
+    fig.tight_layout()
+    fig.savefig(quality, dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    routers = sorted({row.router for row in report.latency if row.router != "cloud only"})
+    for name in routers:
+        rows = [r for r in report.latency if r.router == name]
+        ax.plot([r.share for r in rows], [r.p50 for r in rows], "-o", label=f"{name} p50")
+    cloud = next(r for r in report.latency if r.router == "cloud only")
+    ax.axhline(cloud.p50, linestyle="--", color="gray", label="cloud only p50")
+    ax.set_xlabel("share of cloud calls")
+    ax.set_ylabel("end-to-end latency (s)")
+    ax.legend(fontsize=8)
+    latency = out_dir / f"{stem}_latency.png"
+    fig.tight_layout()
+    fig.savefig(latency, dpi=120)
+    plt.close(fig)
+    return [quality, latency]
+
+
+def write_report(
+    run: Run, out_dir: Path, prefixes: Sequence[str | None] = (None,), *, plots: bool = True
+) -> Path:
+    """report.md (one section per prefix) and the plots in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = [f"# Evaluation: {run.name}", "", f"Config: `{run.config}`", ""]
+    for prefix in prefixes:
+        report = summarize(run, prefix=prefix)
+        sections.append(markdown(report))
+        if plots:
+            for path in plot(report, out_dir):
+                sections.append(f"![{path.stem}]({path.name})")
+            sections.append("")
+    target = out_dir / "report.md"
+    target.write_text("\n".join(sections))
+    return target
