@@ -1,4 +1,4 @@
-"""The `confidence-router` command: `demo` and `calibrate`."""
+"""The `confidence-router` command: `demo`, `calibrate`, `eval` and `report`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
     cal.add_argument("--estimator", default="max_sequence_probability")
     cal.add_argument("--max-new-tokens", type=int, default=128)
+    from confidence_router.evaluation.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -99,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 edge_model=args.edge_model,
                 max_new_tokens=args.max_new_tokens,
             )
+        elif args.command == "eval":
+            from confidence_router.evaluation.commands import run_eval
+
+            run_eval(args)
+        elif args.command == "report":
+            from confidence_router.evaluation.commands import run_report
+
+            run_report(args)
         else:
             _calibrate(args)
     except ConfidenceRouterError as exc:

@@ -206,10 +206,10 @@ def markdown(report: Report, config: dict[str, object] | None = None) -> str:
 def plot(report: Report, out_dir: Path) -> list[Path]:
     """quality vs cloud share and latency vs cloud share, as PNGs in `out_dir`."""
     try:
-        import matplotlib  # type: ignore[import-not-found, unused-ignore]
+        import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
+        import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ConfigurationError(
             "plots", "matplotlib is needed for the plots: pip install 'confidence-router[eval]'"

@@ -1,0 +1,119 @@
+"""`confidence-router eval` and `confidence-router report`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from confidence_router.errors import ConfigurationError
+from confidence_router.evaluation.data import (
+    EvalItem,
+    load_gsm8k,
+    load_mmlu,
+    load_mt_bench,
+    load_prompts,
+)
+
+DEFAULT_ESTIMATORS = (
+    "max_sequence_probability",
+    "perplexity",
+    "mean_token_entropy",
+    "semantic_entropy",
+)
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ev = sub.add_parser("eval", help="evaluate edge, cloud and estimators on data sets")
+    ev.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        help="gsm8k:<split>:<n>, mmlu:<split>:<n>, mt_bench::<n>, or a .jsonl/.csv file",
+    )
+    ev.add_argument(
+        "--datasets",
+        help="the data folder (default: $CONFIDENCE_ROUTER_DATASETS, else ../shared/datasets)",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="sampling seed for the items")
+    ev.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    ev.add_argument("--edge-dtype", default="float32")
+    ev.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
+    ev.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")
+    ev.add_argument("--estimators", nargs="+", default=list(DEFAULT_ESTIMATORS))
+    ev.add_argument("--store", type=Path, default=Path("eval.sqlite"))
+    ev.add_argument("--run", help="run name (default: from the models)")
+    ev.add_argument("--out", type=Path, help="also write the report here")
+    rep = sub.add_parser("report", help="Markdown report and PNG plots from a stored run")
+    rep.add_argument("--store", type=Path, required=True)
+    rep.add_argument("--run", required=True)
+    rep.add_argument("--out", type=Path, required=True)
+    rep.add_argument(
+        "--by",
+        nargs="*",
+        default=["gsm8k/", "mmlu/", "mt_bench/"],
+        help="item-id prefixes reported apart (plus all items together)",
+    )
+
+
+def items_from(specs: list[str], root: str | None, seed: int) -> list[EvalItem]:
+    items: list[EvalItem] = []
+    for spec in specs:
+        if Path(spec).suffix in (".jsonl", ".csv", ".gz") and Path(spec).exists():
+            items += load_prompts(spec)
+            continue
+        name, _, rest = spec.partition(":")
+        split, _, count = rest.partition(":")
+        n = int(count) if count else None
+        if name == "gsm8k":
+            items += load_gsm8k(split or "test", n, seed=seed, root=root)
+        elif name == "mmlu":
+            items += load_mmlu(split or "test", n, seed=seed, root=root)
+        elif name == "mt_bench":
+            items += load_mt_bench(n, seed=seed, root=root)
+        else:
+            raise ConfigurationError("data", f"unknown data set {spec!r}")
+    return items
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from confidence_router.demo import _cloud
+    from confidence_router.evaluation.job import evaluate, run_config
+    from confidence_router.evaluation.judge import Judge
+    from confidence_router.evaluation.report import write_report
+    from confidence_router.evaluation.store import ResultStore
+    from confidence_router.models.bundled import DEFAULT_EDGE
+    from confidence_router.models.transformers import TransformersModel
+    from confidence_router.routing import CascadeRouter
+
+    items = items_from(args.data, args.datasets, args.seed)
+    edge = TransformersModel(args.edge_model or DEFAULT_EDGE, dtype=args.edge_dtype)
+    with _cloud(args.cloud_base_url, args.cloud_model, sys.stderr) as cloud:
+        first, *extra = args.estimators
+        router = CascadeRouter(edge, cloud, estimator=first, extra_estimators=extra)
+        config = run_config(router, data=args.data, seed=args.seed)
+        name = args.run or f"{edge.model_name}__{cloud.model_name}"
+        with ResultStore(args.store) as store:
+            run = store.run(name, config)
+            judge = Judge(cloud) if any(i.dataset not in ("gsm8k", "mmlu") for i in items) else None
+            evaluate(run, items, router, judge=judge)
+            if args.out:
+                print(
+                    write_report(run, args.out, [None, *sorted({i.dataset + "/" for i in items})])
+                )
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from confidence_router.evaluation.report import write_report
+    from confidence_router.evaluation.store import ResultStore
+
+    if not args.store.exists():
+        raise ConfigurationError("store", f"{args.store} does not exist")
+    with ResultStore(args.store) as store:
+        runs = store.runs()
+        if args.run not in runs:
+            raise ConfigurationError("run", f"no run {args.run!r} in {args.store}: {sorted(runs)}")
+        run = store.run(args.run, runs[args.run])
+        done = run.done("grade")
+        prefixes = [p for p in args.by if any(i.startswith(p) for i in done)]
+        print(write_report(run, args.out, [None, *prefixes] if len(prefixes) > 1 else [None]))
