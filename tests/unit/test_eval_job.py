@@ -65,3 +65,16 @@ def test_report_numbers(tmp_path: Path) -> None:
         path = write_report(run, tmp_path / "out", [None, "mmlu/"], plots=False)
         assert path.read_text().count("| router | CPT(50%)") == 2
         assert not math.isnan(rows["oracle"].apgr.value)
+
+
+def test_report_plots_are_pngs(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    r = router()
+    with ResultStore(tmp_path / "eval.sqlite") as store:
+        run = store.run("demo", run_config(r))
+        evaluate(run, ITEMS, r, progress=False)
+        text = write_report(run, tmp_path / "out", [None]).read_text()
+    pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert pngs == ["demo_latency.png", "demo_quality.png"]
+    assert all((tmp_path / "out" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert "![demo_quality](demo_quality.png)" in text
