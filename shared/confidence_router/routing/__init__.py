@@ -12,6 +12,7 @@ from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment, Rou
 from confidence_router.routing.circuit_breaker import CircuitBreaker
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
 from confidence_router.routing.failure import FailurePolicy
+from confidence_router.routing.predictive import HybridRouter, PredictiveRouter
 
 __all__ = [
     "BandCalibration",
@@ -20,7 +21,9 @@ __all__ = [
     "CircuitBreaker",
     "EdgeAssessment",
     "FailurePolicy",
+    "HybridRouter",
     "Latency",
+    "PredictiveRouter",
     "Pricing",
     "Reason",
     "RouteChunk",

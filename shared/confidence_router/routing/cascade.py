@@ -576,12 +576,13 @@ class CascadeRouter:
         stop: Sequence[str] | None = None,
         edge_only: bool = False,
         deadline_s: float | None = None,
+        skip_edge: Reason | None = None,
     ) -> Generator[BackendCall, Generation, RoutedResponse | EdgeAssessment]:
         started = time.perf_counter()
         deadline, edge_deadline = self._deadlines(deadline_s)
         assessment: EdgeAssessment | None = None
         edge_error: str | None = None
-        reason = self._skip_edge(msgs, tools)
+        reason = skip_edge or self._skip_edge(msgs, tools)
         if reason is None:
             options = self.edge_options(max_new_tokens, stop, tool_choice)
             try:

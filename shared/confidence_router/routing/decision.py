@@ -27,6 +27,10 @@ class Reason(str, Enum):
     NO_TOOL_CALL = "no_tool_call"  # tool_choice asked for a tool call and the edge answered in text
     EDGE_FAILED = "edge_failed"  # the edge raised (generation error, out of memory, server down)
     EDGE_TIMEOUT = "edge_timeout"  # the edge did not finish before its deadline
+    PREDICTED_CLOUD = (
+        "predicted_cloud"  # a predictive router sent it to the cloud before generating
+    )
+    PREDICTED_EDGE = "predicted_edge"  # a predictive router kept it at the edge before generating
 
 
 class Pricing(BaseModel):
