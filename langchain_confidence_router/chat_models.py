@@ -56,8 +56,8 @@ class ChatConfidenceRouter(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    edge: Any
-    cloud: Any
+    edge: Any = None
+    cloud: Any = None
     estimator: str | Estimator = "max_sequence_probability"
     extra_estimators: list[str | Estimator] = Field(default_factory=list)
     threshold: float = 0.5
@@ -65,11 +65,24 @@ class ChatConfidenceRouter(BaseChatModel):
     cloud_max_new_tokens: int | None = None
     prices: dict[str, Pricing] | None = None
     failure_policy: FailurePolicy | None = None
+    # A prebuilt core router (CascadeRouter, PredictiveRouter, HybridRouter): when given, the
+    # models and settings are its own and the fields above are taken from it.
+    router_: Any = Field(default=None, alias="router")
     _router: CascadeRouter = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Built here, not in a pydantic validator, so configuration errors keep their own type.
+        if self.router_ is not None:
+            if not isinstance(self.router_, CascadeRouter):
+                raise ConfigurationError("router", "expected a CascadeRouter (or a subclass)")
+            self._router = self.router_
+            self.threshold = self._router.threshold
+            self.max_new_tokens = self._router.max_new_tokens
+            self.cloud_max_new_tokens = self._router.cloud_max_new_tokens
+            return
+        if self.edge is None or self.cloud is None:
+            raise ConfigurationError("edge", "edge and cloud are required unless router= is given")
         self._router = CascadeRouter(
             as_backend(self.edge, "edge"),
             as_backend(self.cloud, "cloud"),

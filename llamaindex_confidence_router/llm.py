@@ -68,8 +68,8 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
         Settings.llm = ConfidenceRouterLLM(edge=TransformersModel(), cloud=OpenAIChatModel(...))
     """
 
-    edge: Any = Field(description="edge backend or LlamaIndex LLM")
-    cloud: Any = Field(description="cloud backend or LlamaIndex LLM")
+    edge: Any = Field(default=None, description="edge backend or LlamaIndex LLM")
+    cloud: Any = Field(default=None, description="cloud backend or LlamaIndex LLM")
     estimator: str | Estimator = "max_sequence_probability"
     extra_estimators: list[str | Estimator] = Field(default_factory=list)
     threshold: float = 0.5
@@ -77,6 +77,9 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
     cloud_max_new_tokens: int | None = None
     prices: dict[str, Pricing] | None = None
     failure_policy: FailurePolicy | None = None
+    # A prebuilt core router (CascadeRouter, PredictiveRouter, HybridRouter): when given, the
+    # models and settings are its own and the fields above are taken from it.
+    router_: Any = Field(default=None, alias="router")
     context_window: int | None = Field(
         default=None, description="override the cloud's context window"
     )
@@ -85,6 +88,16 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Built here, not in a pydantic validator, so configuration errors keep their own type.
+        if self.router_ is not None:
+            if not isinstance(self.router_, CascadeRouter):
+                raise ConfigurationError("router", "expected a CascadeRouter (or a subclass)")
+            self._router = self.router_
+            self.threshold = self._router.threshold
+            self.max_new_tokens = self._router.max_new_tokens
+            self.cloud_max_new_tokens = self._router.cloud_max_new_tokens
+            return
+        if self.edge is None or self.cloud is None:
+            raise ConfigurationError("edge", "edge and cloud are required unless router= is given")
         self._router = CascadeRouter(
             as_backend(self.edge, "edge"),
             as_backend(self.cloud, "cloud"),
