@@ -1,4 +1,4 @@
-"""The `confidence-router` command: `demo`, `calibrate`, `eval` and `report`."""
+"""The `confidence-router` command: `demo`, `calibrate`, `eval`, `report` and `train`."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     from confidence_router.evaluation.commands import add_commands
 
     add_commands(sub)
+    from confidence_router.training.commands import add_commands as add_training
+
+    add_training(sub)
     return parser
 
 
@@ -106,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from confidence_router.evaluation.commands import run_eval
 
             run_eval(args)
+        elif args.command == "train":
+            from confidence_router.training.commands import run_train
+
+            run_train(args)
         elif args.command == "report":
             from confidence_router.evaluation.commands import run_report
 

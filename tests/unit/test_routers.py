@@ -93,3 +93,25 @@ def test_bad_input() -> None:
         router.predict(np.zeros(5))
     with pytest.raises(ConfigurationError):
         SWRankingRouter(gamma=1.0)
+
+
+def test_train_router_from_battles(tmp_path: Path) -> None:
+    from confidence_router.training import Battle
+    from confidence_router.training.train import train_router
+
+    x, winners = planted(60, seed=2)
+    prompts = [f"q{i}" for i in range(60)]
+    table = dict(zip(prompts, x, strict=True))
+    battles = [
+        Battle.of(p, p, w, edge_model="e", cloud_model="c")
+        for p, w in zip(prompts, winners, strict=True)
+    ]
+    router = train_router(
+        battles, "knn", lambda texts: np.array([table[t] for t in texts]), embedding_model="fake"
+    )
+    assert router.provenance.edge_model == "e" and router.provenance.embedding_model == "fake"
+    assert router.predict(table["q0"])[0] == (
+        1.0 if winners[0] == "cloud" else 0.0 if winners[0] == "edge" else 0.5
+    )
+    with pytest.raises(ConfigurationError, match="kind"):
+        train_router(battles, "svm", lambda t: np.zeros((len(t), 8)), embedding_model="fake")
