@@ -52,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-new-tokens", type=int, default=64)
     cal = sub.add_parser("calibrate", help="threshold that escalates a target share of prompts")
     cal.add_argument("--prompts", type=Path, required=True, help=".txt or .jsonl(.gz) prompts")
-    cal.add_argument("--target-cloud-share", type=_share, required=True)
+    goal = cal.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--target-cloud-share", type=_share)
+    goal.add_argument(
+        "--target-quality",
+        type=_share,
+        help="P(a kept edge answer is acceptable); the .jsonl rows need 'acceptable' (0/1)",
+    )
     cal.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
     cal.add_argument("--estimator", default="max_sequence_probability")
     cal.add_argument("--max-new-tokens", type=int, default=128)
@@ -74,6 +80,9 @@ def _calibrate(args: argparse.Namespace) -> None:
     prompts = load_prompts(args.prompts)
     edge = TransformersModel(args.edge_model or DEFAULT_EDGE)
     router = CascadeRouter(edge, NoCloud(), estimator=args.estimator)
+    if args.target_quality is not None:
+        _calibrate_quality(args, prompts, router)
+        return
 
     def progress(done: int, total: int) -> None:
         print(f"\rscored {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -89,6 +98,33 @@ def _calibrate(args: argparse.Namespace) -> None:
     summary = result.model_dump(exclude={"confidences"})
     summary.update(n=result.n, estimator=router.estimator.name, edge_model=edge.model_name)
     print(json.dumps(summary, indent=2))
+
+
+def _calibrate_quality(args: argparse.Namespace, prompts: list[Any], router: Any) -> None:
+    from confidence_router.routing.quality_calibration import threshold_for_quality
+
+    labels = load_labels(args.prompts)
+    confidences = []
+    for i, prompt in enumerate(prompts):
+        confidences.append(router.assess(prompt, max_new_tokens=args.max_new_tokens).confidence)
+        print(f"\rscored {i + 1}/{len(prompts)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    result = threshold_for_quality(confidences, labels, args.target_quality)
+    summary = result.model_dump(exclude={"points"})
+    summary.update(n=len(prompts), estimator=router.estimator.name)
+    print(json.dumps(summary, indent=2))
+
+
+def load_labels(path: Path) -> list[float]:
+    """The `acceptable` field (0/1 or true/false) of every row of a JSONL prompt file."""
+    if ".jsonl" not in path.name:
+        raise InvalidInputError(f"{path}: --target-quality needs a .jsonl file with 'acceptable'")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        rows = [json.loads(line) for line in fh if line.strip()]
+    if any("acceptable" not in row for row in rows):
+        raise InvalidInputError(f"{path}: every row needs 'acceptable' (0/1)")
+    return [float(row["acceptable"]) for row in rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
