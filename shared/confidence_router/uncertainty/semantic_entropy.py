@@ -89,8 +89,10 @@ class SemanticEntropy(SemanticSetEstimator):
     Why N = 5 by default: cost. The project's target is that sampling for SE costs at most about
     twice one greedy generation; an in-process edge decodes the samples as extra rows of the
     greedy batch (prompt prefilled once), so the cost grows with the rows, and 5 is the budget
-    picked for that target (not yet measured here) while still telling "one meaning" from
-    "several". The reference uses 10 samples at T = 1: pass `num_samples=10` to match it.
+    for that target while still telling "one meaning" from "several": measured on SmolLM2 in
+    float32, 64 tokens a row, greedy + 5 samples in one call cost 1.78x one greedy answer
+    (`benchmarks/semantic_entropy.py` part a). The reference uses 10 samples at T = 1: pass
+    `num_samples=10` to match it.
     """
 
     name: ClassVar[str] = "semantic_entropy"
