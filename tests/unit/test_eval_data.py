@@ -118,3 +118,15 @@ def test_best_pick_is_parsed_strictly() -> None:
     assert parse_best("[[4]]", 3) is None  # no such answer
     assert parse_best("[[1]] ... or maybe [[2]]", 3) is None
     assert parse_best("the first one", 3) is None
+
+
+def test_judge_prompts_ship_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from confidence_router.evaluation import judge
+
+    def no_kit(root: object = None) -> Path:
+        raise ConfigurationError("datasets", "no data folder")
+
+    monkeypatch.setattr(judge, "datasets_root", no_kit)
+    prompts = judge.load_judge_prompts()
+    assert {"single-v1", "single-math-v1", "pair-v2"} <= set(prompts)
+    assert "[[rating]]" in prompts["single-v1"].prompt_template

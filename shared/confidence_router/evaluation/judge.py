@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.evaluation.data import EvalItem, _find, _open, datasets_root
@@ -70,10 +71,20 @@ def parse_best(text: str, count: int) -> tuple[int, ...] | None:
     return pick if pick and all(1 <= i <= count for i in pick) else None
 
 
+BUNDLED_PROMPTS = Path(__file__).with_name("data_files") / "judge_prompts.jsonl"
+
+
 def load_judge_prompts(root: str | os.PathLike[str] | None = None) -> dict[str, JudgePrompt]:
-    """FastChat's judge prompts from the kit (`mt_bench/judge_prompts.jsonl`), by name."""
+    """FastChat's judge prompts by name: the data kit's `mt_bench/judge_prompts.jsonl` when a
+    data folder is found, else the copy shipped with the package (Apache-2.0, see NOTICE.md)."""
+    try:
+        path = _find(datasets_root(root) / "mt_bench", "judge_prompts.jsonl")
+    except ConfigurationError:
+        if root is not None:
+            raise
+        path = BUNDLED_PROMPTS
     prompts: dict[str, JudgePrompt] = {}
-    with _open(_find(datasets_root(root) / "mt_bench", "judge_prompts.jsonl")) as f:
+    with _open(path) as f:
         for line in f:
             row = json.loads(line)
             prompts[row["name"]] = JudgePrompt(
