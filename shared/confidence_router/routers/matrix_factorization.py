@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from confidence_router.errors import ConfigurationError
-from confidence_router.routers.base import EmbeddingRouter, Floats, register
-from confidence_router.routers.torch_fit import load_state, probabilities, state_arrays, train
+from confidence_router.routers.base import register
+from confidence_router.routers.torch_fit import TorchRouter
 
 
 def _mf(dim: int, rank: int) -> Any:
@@ -30,8 +29,9 @@ def _mf(dim: int, rank: int) -> Any:
 
 
 @register
-class MatrixFactorizationRouter(EmbeddingRouter):
+class MatrixFactorizationRouter(TorchRouter):
     kind = "matrix_factorization"
+    size_name = "rank"
 
     def __init__(
         self,
@@ -41,39 +41,11 @@ class MatrixFactorizationRouter(EmbeddingRouter):
         weight_decay: float = 1e-4,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        if rank < 1 or epochs < 1 or not lr > 0:
-            raise ConfigurationError("rank/epochs/lr", "must be positive")
-        self.rank, self.epochs, self.lr = rank, epochs, lr
-        self.weight_decay, self.seed = weight_decay, seed
+        super().__init__(rank, epochs, lr, weight_decay, seed)
 
-    def _fit(self, x: Floats, y: Floats) -> None:
-        self._module = train(
-            lambda: _mf(x.shape[1], self.rank),
-            x,
-            y,
-            epochs=self.epochs,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            seed=self.seed,
-        )
+    @property
+    def rank(self) -> int:
+        return self.size
 
-    def _predict(self, x: Floats) -> Floats:
-        return probabilities(self._module, x)
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "epochs": self.epochs,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "seed": self.seed,
-        }
-
-    def arrays(self) -> dict[str, Floats]:
-        return state_arrays(self._module)
-
-    def load_arrays(self, arrays: dict[str, Floats]) -> None:
-        assert self.dim is not None
-        self._module = _mf(self.dim, self.rank)
-        load_state(self._module, arrays)
+    def build(self, dim: int) -> Any:
+        return _mf(dim, self.size)

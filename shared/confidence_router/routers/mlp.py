@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from confidence_router.errors import ConfigurationError
-from confidence_router.routers.base import EmbeddingRouter, Floats, register
-from confidence_router.routers.torch_fit import load_state, probabilities, state_arrays, train
+from confidence_router.routers.base import register
+from confidence_router.routers.torch_fit import TorchRouter
 
 
 def _mlp(dim: int, hidden: int) -> Any:
@@ -27,8 +26,9 @@ def _mlp(dim: int, hidden: int) -> Any:
 
 
 @register
-class MLPRouter(EmbeddingRouter):
+class MLPRouter(TorchRouter):
     kind = "mlp"
+    size_name = "hidden"
 
     def __init__(
         self,
@@ -38,39 +38,11 @@ class MLPRouter(EmbeddingRouter):
         weight_decay: float = 1e-4,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        if hidden < 1 or epochs < 1 or not lr > 0:
-            raise ConfigurationError("hidden/epochs/lr", "must be positive")
-        self.hidden, self.epochs, self.lr = hidden, epochs, lr
-        self.weight_decay, self.seed = weight_decay, seed
+        super().__init__(hidden, epochs, lr, weight_decay, seed)
 
-    def _fit(self, x: Floats, y: Floats) -> None:
-        self._module = train(
-            lambda: _mlp(x.shape[1], self.hidden),
-            x,
-            y,
-            epochs=self.epochs,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            seed=self.seed,
-        )
+    @property
+    def hidden(self) -> int:
+        return self.size
 
-    def _predict(self, x: Floats) -> Floats:
-        return probabilities(self._module, x)
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "hidden": self.hidden,
-            "epochs": self.epochs,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "seed": self.seed,
-        }
-
-    def arrays(self) -> dict[str, Floats]:
-        return state_arrays(self._module)
-
-    def load_arrays(self, arrays: dict[str, Floats]) -> None:
-        assert self.dim is not None
-        self._module = _mlp(self.dim, self.hidden)
-        load_state(self._module, arrays)
+    def build(self, dim: int) -> Any:
+        return _mlp(dim, self.size)

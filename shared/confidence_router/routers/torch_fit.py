@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from confidence_router.routers.base import Floats
+from confidence_router.errors import ConfigurationError
+from confidence_router.routers.base import EmbeddingRouter, Floats
 
 
 def train(
@@ -59,3 +60,51 @@ def load_state(module: Any, arrays: dict[str, Floats]) -> None:
 
     module.load_state_dict({k: torch.tensor(v, dtype=torch.float32) for k, v in arrays.items()})
     module.eval()
+
+
+class TorchRouter(EmbeddingRouter):
+    """A router whose model is a small torch module trained by `train` (MLP, MF): subclasses
+    give `build(dim)` and their size setting."""
+
+    size_name: str = "size"
+
+    def __init__(self, size: int, epochs: int, lr: float, weight_decay: float, seed: int) -> None:
+        super().__init__()
+        if size < 1 or epochs < 1 or not lr > 0:
+            raise ConfigurationError(f"{self.size_name}/epochs/lr", "must be positive")
+        self.size, self.epochs, self.lr = size, epochs, lr
+        self.weight_decay, self.seed = weight_decay, seed
+
+    def build(self, dim: int) -> Any:
+        raise NotImplementedError
+
+    def _fit(self, x: Floats, y: Floats) -> None:
+        self._module = train(
+            lambda: self.build(x.shape[1]),
+            x,
+            y,
+            epochs=self.epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+        )
+
+    def _predict(self, x: Floats) -> Floats:
+        return probabilities(self._module, x)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            self.size_name: self.size,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "seed": self.seed,
+        }
+
+    def arrays(self) -> dict[str, Floats]:
+        return state_arrays(self._module)
+
+    def load_arrays(self, arrays: dict[str, Floats]) -> None:
+        assert self.dim is not None
+        self._module = self.build(self.dim)
+        load_state(self._module, arrays)
