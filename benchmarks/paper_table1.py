@@ -13,8 +13,9 @@ inside each training fold only, on a held-out fifth of it, by APGR. The paper's 
 TO-Router rows are printed beside them. Ends with `best_cpt50_gsm8k=<n>` and
 `best_cpt50_mmlu=<n>` (the best router's CPT(50%) in percent).
 
-Part 2 (the full pipeline on the local graded-gap pair) needs phase-1 SE labels from both local
-tiers (`confidence_router.training.phase1`); it is not run by this script yet.
+Part 2 (without `--routellm-only`): the full pipeline on the local graded-gap pair; see
+`paper_table1_part2.py`. It needs the evaluation run (`confidence-router eval`, issue 6) in
+`--eval-store` and samples both tiers on the training prompts (hours on 2 cores; resumable).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +37,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from confidence_router.evaluation.curves import Curve, random_curve, router_curve
 from confidence_router.evaluation.data import datasets_root
-from confidence_router.routers import (
-    EmbeddingRouter,
-    KNNRouter,
-    MatrixFactorizationRouter,
-    MLPRouter,
-    SWRankingRouter,
-)
 from confidence_router.training.labels import Winner, accuracy_label
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paper_table1_part2 import add_arguments, run_part2
+from router_grids import GRIDS
 
 WEAK, STRONG = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
 PAPER = {  # Table 1 of the paper (CPT %, lower is better): Random and TO-Router rows
@@ -63,18 +60,6 @@ PAPER = {  # Table 1 of the paper (CPT %, lower is better): Random and TO-Router
         "TO-Router kNN": (43.73, 77.74),
         "TO-Router MLP": (44.01, 77.43),
     },
-}
-GRIDS: dict[str, list[Callable[[], EmbeddingRouter]]] = {
-    "knn": [lambda: KNNRouter(k=1), lambda: KNNRouter(k=10), lambda: KNNRouter(k=50)],
-    "mlp": [
-        lambda: MLPRouter(hidden=32, epochs=150, lr=3e-3),
-        lambda: MLPRouter(hidden=128, epochs=150, lr=3e-3),
-    ],
-    "sw_ranking": [lambda: SWRankingRouter(gamma=10.0)],
-    "matrix_factorization": [
-        lambda: MatrixFactorizationRouter(rank=16, epochs=150, lr=3e-3),
-        lambda: MatrixFactorizationRouter(rank=64, epochs=150, lr=3e-3),
-    ],
 }
 
 
@@ -185,6 +170,7 @@ def main() -> int:
     parser.add_argument("--datasets", help="the data folder (default: the kit)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--benchmarks", nargs="+", default=["gsm8k", "mmlu", "mt_bench"])
+    add_arguments(parser)
     args = parser.parse_args()
     from confidence_router.embeddings import MiniLMEmbedder
 
@@ -213,14 +199,10 @@ def main() -> int:
             print(f"{'paper: ' + label:<36} {c50:>9.2f} {c80:>9.2f} {'':>7}")
         best[name] = min(c50 for label, c50, _, _ in rows[1:])
     print(f"\npart 1 run time: {time.perf_counter() - started:.0f} s")
-    if not args.routellm_only:
-        print(
-            "part 2 (SE labels on the local models) is not run by this script yet", file=sys.stderr
-        )
     for name in ("gsm8k", "mmlu"):
         if name in best:
             print(f"best_cpt50_{name}={best[name]:.2f}")
-    return 0 if args.routellm_only else 2
+    return 0 if args.routellm_only else run_part2(args, embed)
 
 
 if __name__ == "__main__":

@@ -666,7 +666,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--se-shares", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5, 0.7])
     p.add_argument("--auroc-tolerance", type=float, default=0.01)
-    p.add_argument("--floors", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5])
+    p.add_argument("--floors", type=float, nargs="+", default=[0.6, 0.65, 0.7])
     p.add_argument("--min-tokens", type=int, default=4)
     p.add_argument("--window", type=int, default=None)
     return p.parse_args(argv)

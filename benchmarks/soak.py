@@ -20,10 +20,9 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from confidence_router import CascadeRouter, FailurePolicy, OpenAIChatModel
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import LlamaCppServer
-from confidence_router.testing import MIXED_SCHEDULE, FaultProxy, run_soak
+from confidence_router.testing import MIXED_SCHEDULE, FaultProxy, run_soak, soak_routers
 
 
 def main() -> int:
@@ -38,26 +37,8 @@ def main() -> int:
         LlamaCppServer(args.cloud_model, n_ctx=8192) as server,
         FaultProxy(server.base_url, MIXED_SCHEDULE, slow_s=10.0) as proxy,
     ):
-        cloud = OpenAIChatModel(
-            server.model_alias,
-            base_url=proxy.base_url,
-            timeout=8.0,
-            max_attempts=3,
-            initial_backoff=0.1,
-            max_backoff=1.0,
-            context_window=server.n_ctx,
-        )
-        policy = FailurePolicy(breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0)
-        lenient = CascadeRouter(
-            edge, cloud, threshold=1.0, max_new_tokens=16, failure_policy=policy
-        )
-        strict = lenient.with_threshold(1.0)  # shares models and breaker
-        strict.failure_policy = FailurePolicy(
-            fallback="raise", breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0
-        )
-        result = asyncio.run(
-            run_soak([lenient, strict], args.requests, concurrency=args.concurrency)
-        )
+        routers = soak_routers(edge, proxy.base_url, server.model_alias, server.n_ctx)
+        result = asyncio.run(run_soak(routers, args.requests, concurrency=args.concurrency))
     print(f"faults served: {dict(proxy.counts)}")
     print(f"typed errors: {result.error_types}")
     if result.crash_types:

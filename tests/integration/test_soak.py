@@ -7,40 +7,18 @@ import asyncio
 
 import pytest
 
-from confidence_router import CascadeRouter, FailurePolicy, OpenAIChatModel
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import LlamaCppServer
-from confidence_router.testing import MIXED_SCHEDULE, FaultProxy, run_soak
+from confidence_router.testing import MIXED_SCHEDULE, FaultProxy, run_soak, soak_routers
 
 pytestmark = pytest.mark.integration
-
-
-def soak_routers(
-    edge: TransformersModel, upstream: LlamaCppServer, proxy: FaultProxy
-) -> list[CascadeRouter]:
-    cloud = OpenAIChatModel(
-        upstream.model_alias,
-        base_url=proxy.base_url,
-        timeout=8.0,
-        max_attempts=3,
-        initial_backoff=0.1,
-        max_backoff=1.0,
-        context_window=upstream.n_ctx,
-    )
-    policy = FailurePolicy(breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0)
-    lenient = CascadeRouter(edge, cloud, threshold=1.0, max_new_tokens=16, failure_policy=policy)
-    strict = lenient.with_threshold(1.0)  # same models and breaker, raising instead
-    strict.failure_policy = FailurePolicy(
-        fallback="raise", breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0
-    )
-    return [lenient, strict]
 
 
 def test_soak_100_requests_mixed_faults(
     edge: TransformersModel, cloud_server: LlamaCppServer
 ) -> None:
     with FaultProxy(cloud_server.base_url, MIXED_SCHEDULE, slow_s=10.0) as proxy:
-        routers = soak_routers(edge, cloud_server, proxy)
+        routers = soak_routers(edge, proxy.base_url, cloud_server.model_alias, cloud_server.n_ctx)
         result = asyncio.run(run_soak(routers, 100, concurrency=16, hang_s=180.0))
     print(result.line(), dict(proxy.counts), result.error_types)
     assert result.crashed == 0, result.crash_types

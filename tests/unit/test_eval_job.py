@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from confidence_router import CascadeRouter
-from confidence_router.evaluation import EvalItem, ResultStore
+from confidence_router.errors import InvalidInputError
+from confidence_router.evaluation import EvalItem, ResultStore, offline
 from confidence_router.evaluation.curves import router_curve
 from confidence_router.evaluation.job import evaluate, run_config
-from confidence_router.evaluation.report import markdown, summarize, write_report
+from confidence_router.evaluation.report import ExtraRouter, markdown, summarize, write_report
 
 from .helpers import ScriptedBackend, generation
 
@@ -78,3 +79,39 @@ def test_report_plots_are_pngs(tmp_path: Path) -> None:
     assert pngs == ["demo_latency.png", "demo_quality.png"]
     assert all((tmp_path / "out" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert "![demo_quality](demo_quality.png)" in text
+
+
+def test_extra_routers_are_scored_and_pay_their_own_latency(tmp_path: Path) -> None:
+    r = router()
+    with ResultStore(tmp_path / "eval.sqlite") as store:
+        run = store.run("demo", run_config(r))
+        evaluate(run, ITEMS, r, progress=False)
+        ids = [i.id for i in ITEMS]
+        # item 0 is the only one the edge gets right: a perfect predictive router ranks it last
+        perfect = ExtraRouter({i: (0.0 if n == 0 else 1.0) for n, i in enumerate(ids)})
+        # the hybrid sends item 0 to the cloud at once, keeps item 1, cascades items 2 and 3
+        p_cloud = dict(zip(ids, [0.9, 0.1, 0.5, 0.6], strict=True))
+        hybrid = offline.hybrid(p_cloud, {ids[2]: 0.2, ids[3]: 0.9}, (0.3, 0.7))
+        report = summarize(run, extra={"predictive": perfect, "hybrid": hybrid}, resamples=20)
+        rows = {row.name: row for row in report.routers}
+        assert rows["predictive"].apgr.value == pytest.approx(rows["oracle"].apgr.value)
+        assert rows["hybrid"].apgr.value < rows["predictive"].apgr.value  # item 0 sent first
+        t_edge = np.array([run.get(i, "edge")["latency_s"] for i in ids])
+        t_cloud = np.array([run.get(i, "cloud")["latency_s"] for i in ids])
+        at = {(x.router, x.share): x for x in report.latency}
+        # all to the cloud: the predictive router never ran the edge, the cascade always did
+        assert at[("predictive", 1.0)].p50 == pytest.approx(np.percentile(t_cloud, 50))
+        assert at[("perplexity", 1.0)].p50 == pytest.approx(np.percentile(t_edge + t_cloud, 50))
+        # nothing to the cloud: the predictive router answered every item at the edge
+        assert at[("predictive", 0.0)].p50 == pytest.approx(np.percentile(t_edge, 50))
+        # the hybrid ran the edge first on items 2 and 3: at share 1 it pays edge + cloud there
+        hybrid_all = t_cloud + np.where(np.arange(4) >= 2, t_edge, 0.0)
+        assert at[("hybrid", 1.0)].p95 == pytest.approx(np.percentile(hybrid_all, 95))
+        text = write_report(
+            run, tmp_path / "out", [None], plots=False, extra={"predictive": perfect}
+        ).read_text()
+        assert "| predictive |" in text and ids[3] in text and "Compute: edge" in text
+        with pytest.raises(InvalidInputError, match="no score for 3 items"):
+            summarize(run, extra={"partial": ExtraRouter({ids[0]: 1.0})})
+        with pytest.raises(InvalidInputError, match="taken"):
+            summarize(run, extra={"oracle": perfect})

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from confidence_router.evaluation import EvalItem, ResultStore
-from confidence_router.training.phase1 import collect_se, se_battles
+from confidence_router.training.phase1 import (
+    accuracy_battles,
+    collect_se,
+    sample_accuracy,
+    se_battles,
+)
 from confidence_router.uncertainty import SemanticEntropy
 
 from .helpers import ScriptedBackend, samples
@@ -49,6 +54,31 @@ def test_collect_se_and_battles(tmp_path: Path) -> None:
         assert [b.winner for b in battles] == ["edge", "tie", "edge"]  # zero SE wins; 0 vs 0 tie
         collect_se(run, ITEMS, edge, cloud, edge_estimator=se, cloud_estimator=se)
         assert len(edge.calls) == 3  # nothing computed twice
+
+
+def tier(name: str, *answers: str) -> ScriptedBackend:
+    """A scripted tier answering each item with five one-letter samples."""
+    return ScriptedBackend([samples(*letters) for letters in answers], name=name)
+
+
+def test_accuracy_labels_from_graded_samples(tmp_path: Path) -> None:
+    # MMLU-style items whose reference is A: the share of samples answering A is each tier's rate
+    items = [EvalItem(f"mmlu/val/x/{i}", "mmlu", (f"question {i}",), "A", 8) for i in range(3)]
+    edge = tier("e", "AABCD", "AAAAA", "BBBBB")
+    cloud = tier("c", "AAAAB", "AAAAA", "CCCCC")
+    se = SemanticEntropy(FirstLetter())
+    with ResultStore(tmp_path / "p1.sqlite") as store:
+        run = store.run("phase1", {"n": 5})
+        collect_se(run, items, edge, cloud, edge_estimator=se, cloud_estimator=se)
+        rates = sample_accuracy(run, [*items, EvalItem("own", "own", ("no reference",))])
+        assert rates == {
+            items[0].id: (0.4, 0.8),
+            items[1].id: (1.0, 1.0),
+            items[2].id: (0.0, 0.0),
+        }
+        battles = accuracy_battles(run, items, edge_model="e", cloud_model="c")
+        assert [b.winner for b in battles] == ["cloud", "tie", "tie"]
+        assert battles[0].response_a == "A" and battles[0].model_b == "c"
 
 
 JOB = textwrap.dedent(
@@ -85,7 +115,10 @@ def test_phase1_killed_midway_resumes(tmp_path: Path) -> None:
 
     def rows() -> list[tuple[str, str]]:
         with sqlite3.connect(db) as con:
-            return con.execute("SELECT item, kind FROM results").fetchall()
+            try:
+                return con.execute("SELECT item, kind FROM results").fetchall()
+            except sqlite3.OperationalError:  # the job has created the file, not yet the table
+                return []
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (db.exists() and len(rows()) >= 10):

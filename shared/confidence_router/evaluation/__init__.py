@@ -12,12 +12,14 @@ from confidence_router.evaluation.data import (
     load_prompts,
 )
 from confidence_router.evaluation.judge import Judge, Verdict, parse_best, parse_rating
+from confidence_router.evaluation.report import ExtraRouter
 from confidence_router.evaluation.runner import Stage, run_stages
 from confidence_router.evaluation.store import ResultStore, Run
 
 __all__ = [
     "Curve",
     "EvalItem",
+    "ExtraRouter",
     "Grade",
     "Judge",
     "ResultStore",

@@ -91,7 +91,15 @@ def run_eval(args: argparse.Namespace) -> None:
     with _cloud(args.cloud_base_url, args.cloud_model, sys.stderr) as cloud:
         first, *extra = args.estimators
         router = CascadeRouter(edge, cloud, estimator=first, extra_estimators=extra)
-        config = run_config(router, data=args.data, seed=args.seed)
+        config = run_config(
+            router,
+            data=args.data,
+            seed=args.seed,
+            edge_dtype=args.edge_dtype,
+            edge_spec=args.edge_model or DEFAULT_EDGE,
+            cloud_spec=args.cloud_model,
+            cloud_base_url=args.cloud_base_url,
+        )
         name = args.run or f"{edge.model_name}__{cloud.model_name}"
         with ResultStore(args.store) as store:
             run = store.run(name, config)

@@ -5,7 +5,7 @@ end to end at each operating point; a Markdown report and PNG plots."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,19 @@ class Outcomes:
     t_edge: Floats
     t_cloud: Floats
     skipped: list[str] = field(default_factory=list)
+    extra: dict[str, Floats] = field(default_factory=dict)
+    edge_first: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtraRouter:
+    """A router scored outside the run (a predictive or hybrid router): its escalation score per
+    item id (higher: cloud) and, per item, whether it runs the edge before deciding (a
+    predictive router never does; a hybrid does in its uncertain band). Items it sends to the
+    cloud without the edge pay only the cloud's time."""
+
+    scores: Mapping[str, float]
+    edge_first: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,12 @@ class Report:
     latency: list[LatencyRow]
 
 
-def outcomes(run: Run, prefix: str | None = None) -> Outcomes:
+def outcomes(
+    run: Run, prefix: str | None = None, extra: Mapping[str, ExtraRouter] | None = None
+) -> Outcomes:
     """The items of `run` (ids starting with `prefix`, e.g. "gsm8k/") that have both answers
-    graded; items whose grade is missing (an unparseable judge verdict) are listed as skipped."""
+    graded; items whose grade is missing (an unparseable judge verdict) are listed as skipped.
+    `extra` routers must score every such item."""
     edge, cloud, grades = run.table(EDGE), run.table(CLOUD), run.table(GRADE)
     ids, skipped = [], []
     for item in grades:
@@ -87,6 +103,13 @@ def outcomes(run: Run, prefix: str | None = None) -> Outcomes:
         name: np.array([edge[i].get("scores", {}).get(name, 0.0) for i in ids], dtype=float)
         for name in names
     }
+    extra = extra or {}
+    for name, router in extra.items():
+        if name in names or name in (RANDOM, ORACLE):
+            raise InvalidInputError(f"router name {name!r} is taken by a built-in row")
+        missing = [i for i in ids if i not in router.scores]
+        if missing:
+            raise InvalidInputError(f"router {name!r} has no score for {len(missing)} items")
     return Outcomes(
         ids,
         np.array([grades[i][EDGE] for i in ids], dtype=float),
@@ -95,20 +118,38 @@ def outcomes(run: Run, prefix: str | None = None) -> Outcomes:
         np.array([edge[i].get("latency_s", 0.0) for i in ids], dtype=float),
         np.array([cloud[i].get("latency_s", 0.0) for i in ids], dtype=float),
         skipped,
+        {n: np.array([r.scores[i] for i in ids], dtype=float) for n, r in extra.items()},
+        {n: np.array([r.edge_first.get(i, False) for i in ids]) for n, r in extra.items()},
     )
 
 
-def _interval(
-    metric: Callable[[npt.NDArray[np.intp]], float], n: int, resamples: int, seed: int
-) -> Interval:
-    value = metric(np.arange(n))
+METRICS: tuple[Callable[[Curve], float], ...] = (
+    lambda c: c.cpt(0.5),
+    lambda c: c.cpt(0.8),
+    Curve.apgr,
+    Curve.auc,
+)
+
+
+def _intervals(
+    curve: Callable[[npt.NDArray[np.intp]], Curve], n: int, resamples: int, seed: int
+) -> list[Interval]:
+    """Each of `METRICS` on the data with a percentile-bootstrap 95% interval (one curve per
+    resample, every metric read off it; the same resamples for every router)."""
+    full = curve(np.arange(n))
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    values = np.array([metric(d) for d in draws], dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return Interval(value, math.nan, math.nan)
-    low, high = np.percentile(values, [2.5, 97.5])
-    return Interval(value, float(low), float(high))
+    values = np.array([[m(c) for m in METRICS] for c in map(curve, draws)], dtype=float).reshape(
+        resamples, len(METRICS)
+    )
+    out = []
+    for k, metric in enumerate(METRICS):
+        column = values[:, k][~np.isnan(values[:, k])]
+        if column.size == 0:
+            out.append(Interval(metric(full), math.nan, math.nan))
+            continue
+        low, high = np.percentile(column, [2.5, 97.5])
+        out.append(Interval(metric(full), float(low), float(high)))
+    return out
 
 
 def _curve_fn(o: Outcomes, name: str) -> Callable[[npt.NDArray[np.intp]], Curve]:
@@ -116,46 +157,47 @@ def _curve_fn(o: Outcomes, name: str) -> Callable[[npt.NDArray[np.intp]], Curve]
         return lambda i: random_curve(o.q_edge[i], o.q_cloud[i])
     if name == ORACLE:
         return lambda i: oracle_curve(o.q_edge[i], o.q_cloud[i])
-    escalate = 1.0 - o.confidence[name]
+    escalate = o.extra[name] if name in o.extra else 1.0 - o.confidence[name]
     return lambda i: router_curve(escalate[i], o.q_edge[i], o.q_cloud[i])
 
 
-def _of(
-    curve: Callable[[npt.NDArray[np.intp]], Curve], metric: Callable[[Curve], float]
-) -> Callable[[npt.NDArray[np.intp]], float]:
-    return lambda idx: metric(curve(idx))
-
-
 def _latency(o: Outcomes, name: str) -> list[LatencyRow]:
-    """End-to-end latency at each share of `SHARES` for the cascade with estimator `name`."""
+    """End-to-end latency at each share of `SHARES` for router `name`: a cascade pays the edge
+    on every item and the cloud on escalated ones; an extra router pays the edge only where it
+    answers there or runs the edge first."""
     rows = []
-    order = np.argsort(o.confidence[name], kind="stable")  # least confident escalate first
+    escalate = o.extra[name] if name in o.extra else 1.0 - o.confidence[name]
+    edge_first = o.edge_first[name] if name in o.extra else np.ones(len(o.ids), dtype=bool)
+    # highest score first; equal scores in a seeded random order (the curve sends them together)
+    tiebreak = np.random.default_rng(0).permutation(len(o.ids))
+    order = np.lexsort((tiebreak, -escalate))
     for share in SHARES:
         k = round(share * len(o.ids))
-        total = o.t_edge.copy()
-        total[order[:k]] += o.t_cloud[order[:k]]
+        escalated = np.zeros(len(o.ids), dtype=bool)
+        escalated[order[:k]] = True
+        total = np.where(escalated, o.t_cloud, 0.0) + np.where(
+            ~escalated | edge_first, o.t_edge, 0.0
+        )
         rows.append(LatencyRow(name, share, *np.percentile(total, [50, 95]).tolist()))
     return rows
 
 
 def summarize(
-    run: Run, *, prefix: str | None = None, resamples: int = 1000, seed: int = 0
+    run: Run,
+    *,
+    prefix: str | None = None,
+    extra: Mapping[str, ExtraRouter] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> Report:
-    o = outcomes(run, prefix)
+    o = outcomes(run, prefix, extra)
     n = len(o.ids)
     rows, curves, latency = [], {}, []
-    for name in [*o.confidence, RANDOM, ORACLE]:
+    for name in [*o.confidence, *o.extra, RANDOM, ORACLE]:
         fn = _curve_fn(o, name)
         curves[name] = fn(np.arange(n))
-        metrics: list[Callable[[Curve], float]] = [
-            lambda c: c.cpt(0.5),
-            lambda c: c.cpt(0.8),
-            Curve.apgr,
-            Curve.auc,
-        ]
-        values = [_interval(_of(fn, m), n, resamples, seed) for m in metrics]
-        rows.append(RouterRow(name, *values))
-        if name in o.confidence:
+        rows.append(RouterRow(name, *_intervals(fn, n, resamples, seed)))
+        if name in o.confidence or name in o.extra:
             latency += _latency(o, name)
     cloud_only = np.percentile(o.t_cloud, [50, 95]).tolist()
     latency.append(LatencyRow("cloud only", 1.0, *cloud_only))
@@ -168,7 +210,9 @@ def _pct(x: Interval) -> str:
     return f"{100 * x.value:.1f}% [{100 * x.low:.1f}, {100 * x.high:.1f}]"
 
 
-def markdown(report: Report, config: dict[str, object] | None = None) -> str:
+def markdown(
+    report: Report, config: dict[str, object] | None = None, *, list_ids: bool = True
+) -> str:
     o = report.outcomes
     lines = [
         f"## {report.name}",
@@ -197,9 +241,23 @@ def markdown(report: Report, config: dict[str, object] | None = None) -> str:
         "",
         f"Per route: edge p50 {np.percentile(o.t_edge, 50):.2f} s, p95 "
         f"{np.percentile(o.t_edge, 95):.2f} s; cloud p50 {np.percentile(o.t_cloud, 50):.2f} s, "
-        f"p95 {np.percentile(o.t_cloud, 95):.2f} s.",
+        f"p95 {np.percentile(o.t_cloud, 95):.2f} s. The edge's time is one assessment: the "
+        "greedy answer and, when an estimator samples, its samples in the same batch; a "
+        "cascade on a white-box estimator alone pays only the greedy part.",
+        "",
+        f"Compute: edge {o.t_edge.sum() / 60:.1f} min, cloud {o.t_cloud.sum() / 60:.1f} min "
+        "(sums of the stored per-item times).",
         "",
     ]
+    if list_ids:
+        lines += [
+            "<details><summary>Item ids</summary>",
+            "",
+            ", ".join(o.ids),
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -246,13 +304,18 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
 
 
 def write_report(
-    run: Run, out_dir: Path, prefixes: Sequence[str | None] = (None,), *, plots: bool = True
+    run: Run,
+    out_dir: Path,
+    prefixes: Sequence[str | None] = (None,),
+    *,
+    plots: bool = True,
+    extra: Mapping[str, ExtraRouter] | None = None,
 ) -> Path:
     """report.md (one section per prefix) and the plots in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = [f"# Evaluation: {run.name}", "", f"Config: `{run.config}`", ""]
     for prefix in prefixes:
-        report = summarize(run, prefix=prefix)
+        report = summarize(run, prefix=prefix, extra=extra)
         sections.append(markdown(report))
         if plots:
             for path in plot(report, out_dir):

@@ -12,10 +12,13 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from confidence_router.errors import ConfidenceRouterError
+from confidence_router.models.base import ChatBackend
+from confidence_router.models.openai import OpenAIChatModel
 from confidence_router.routing.cascade import CascadeRouter
+from confidence_router.routing.failure import FailurePolicy
 
 # One cycle of 20 faults for `FaultProxy`: bursts long enough that some requests exhaust their
 # attempts (degraded answers, typed errors) and open the breaker, every fault kind in it.
@@ -32,6 +35,28 @@ MIXED_SCHEDULE: tuple[str, ...] = (
 )
 _CODE = re.compile(r"\b[A-Z]+-\d{3}\b")
 _WORDS = ("ALPHA", "BRAVO", "CEDAR", "DELTA", "EMBER", "FJORD", "GLYPH", "HAVEN")
+
+
+def soak_routers(
+    edge: ChatBackend, base_url: str, model: str, context_window: int
+) -> list[CascadeRouter]:
+    """The soak's two routers over one cloud client at `base_url` (a `FaultProxy`): every
+    request escalates (threshold 1.0, 16 tokens); one falls back to the edge answer, the other
+    raises; they share the models and the breaker (5 failures, 2 s cool-down, 90 s deadline)."""
+    cloud = OpenAIChatModel(
+        model,
+        base_url=base_url,
+        timeout=8.0,
+        max_attempts=3,
+        initial_backoff=0.1,
+        max_backoff=1.0,
+        context_window=context_window,
+    )
+    policy = FailurePolicy(breaker_failures=5, breaker_cooldown_s=2.0, deadline_s=90.0)
+    lenient = CascadeRouter(edge, cloud, threshold=1.0, max_new_tokens=16, failure_policy=policy)
+    strict = lenient.with_threshold(1.0)  # same models and breaker, raising instead
+    strict.failure_policy = replace(policy, fallback="raise")
+    return [lenient, strict]
 
 
 def code_word(i: int) -> str:

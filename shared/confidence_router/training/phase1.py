@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from confidence_router.evaluation.data import EvalItem
+from confidence_router.evaluation.data import EvalItem, grade
 from confidence_router.evaluation.runner import Results, Stage, run_stages
 from confidence_router.evaluation.store import Run
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
 from confidence_router.models.base import ChatBackend
-from confidence_router.training.labels import Battle, se_label
+from confidence_router.training.labels import Battle, Winner, se_label
 from confidence_router.uncertainty.semantic_entropy import SemanticEntropy
 from confidence_router.uncertainty.statistics import RequestStatistics
 
@@ -81,10 +81,56 @@ def se_battles(
 ) -> list[Battle]:
     """Battles from the stored SE pairs (items not yet sampled are left out)."""
     edge, cloud = run.table(SE_EDGE), run.table(SE_CLOUD)
+    winners = {
+        item.id: se_label(edge[item.id][formula], cloud[item.id][formula], tau)
+        for item in items
+        if item.id in edge and item.id in cloud
+    }
+    return _battles(run, items, winners, edge_model, cloud_model)
+
+
+def sample_accuracy(run: Run, items: Sequence[EvalItem]) -> dict[str, tuple[float, float]]:
+    """Per graded item with both tiers sampled: the share of the edge's and of the cloud's
+    stored samples that are correct (the tier's expected accuracy at the sampling
+    temperature); items without a reference answer or an automatic grade are left out."""
+    edge, cloud = run.table(SE_EDGE), run.table(SE_CLOUD)
+    rates = {}
+    for item in items:
+        if item.id not in edge or item.id not in cloud or item.reference is None:
+            continue
+        pair = []
+        for table in (edge, cloud):
+            grades = [grade(item, text).correct for text in table[item.id]["samples"]]
+            if grades and None not in grades:  # None: no automatic grade (e.g. MT-Bench)
+                pair.append(sum(map(bool, grades)) / len(grades))
+        if len(pair) == 2:
+            rates[item.id] = (pair[0], pair[1])
+    return rates
+
+
+def accuracy_battles(
+    run: Run, items: Sequence[EvalItem], *, edge_model: str, cloud_model: str
+) -> list[Battle]:
+    """Accuracy labels (TO-Router) from the stored samples: the tier whose samples are more
+    often correct wins; equal rates are a tie."""
+    winners: dict[str, Winner] = {}
+    for item_id, (edge, cloud) in sample_accuracy(run, items).items():
+        winners[item_id] = "tie" if edge == cloud else "edge" if edge > cloud else "cloud"
+    return _battles(run, items, winners, edge_model, cloud_model)
+
+
+def _battles(
+    run: Run,
+    items: Sequence[EvalItem],
+    winners: dict[str, Winner],
+    edge_model: str,
+    cloud_model: str,
+) -> list[Battle]:
+    edge, cloud = run.table(SE_EDGE), run.table(SE_CLOUD)
     battles = []
     for item in items:
-        if item.id in edge and item.id in cloud:
-            winner = se_label(edge[item.id][formula], cloud[item.id][formula], tau)
+        winner = winners.get(item.id)
+        if winner is not None:
             battles.append(
                 Battle.of(
                     item.id,
