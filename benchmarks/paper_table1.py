@@ -167,11 +167,14 @@ def row(name: str, curve: Curve) -> tuple[str, float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routellm-only", action="store_true", help="part 1 only")
+    parser.add_argument("--part2-only", action="store_true", help="skip part 1")
     parser.add_argument("--datasets", help="the data folder (default: the kit)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--benchmarks", nargs="+", default=["gsm8k", "mmlu", "mt_bench"])
     add_arguments(parser)
     args = parser.parse_args()
+    if args.routellm_only and args.part2_only:
+        parser.error("--routellm-only and --part2-only exclude each other")
     from confidence_router.embeddings import MiniLMEmbedder
 
     started = time.perf_counter()
@@ -179,7 +182,7 @@ def main() -> int:
     embed = MiniLMEmbedder()
     loaders = {"gsm8k": load_gsm8k, "mmlu": load_mmlu, "mt_bench": load_mt_bench}
     best: dict[str, float] = {}
-    for name in args.benchmarks:
+    for name in [] if args.part2_only else args.benchmarks:
         bench = loaders[name](root)
         x = np.asarray(embed(bench.prompts), dtype=np.float64)
         print(
@@ -198,7 +201,8 @@ def main() -> int:
         for label, (c50, c80) in PAPER[name].items():
             print(f"{'paper: ' + label:<36} {c50:>9.2f} {c80:>9.2f} {'':>7}")
         best[name] = min(c50 for label, c50, _, _ in rows[1:])
-    print(f"\npart 1 run time: {time.perf_counter() - started:.0f} s")
+    if not args.part2_only:
+        print(f"\npart 1 run time: {time.perf_counter() - started:.0f} s")
     for name in ("gsm8k", "mmlu"):
         if name in best:
             print(f"best_cpt50_{name}={best[name]:.2f}")

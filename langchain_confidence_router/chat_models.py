@@ -22,6 +22,7 @@ from confidence_router import (
     RoutedResponse,
 )
 from confidence_router.models.base import ChatBackend
+from confidence_router.routing.adapter_router import ADOPTED_SETTINGS, adapter_router
 from confidence_router.uncertainty import Estimator
 from langchain_confidence_router.backend import as_backend
 from langchain_confidence_router.messages import final_chunk, to_ai_message, to_core_messages
@@ -73,19 +74,11 @@ class ChatConfidenceRouter(BaseChatModel):
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Built here, not in a pydantic validator, so configuration errors keep their own type.
-        if self.router_ is not None:
-            if not isinstance(self.router_, CascadeRouter):
-                raise ConfigurationError("router", "expected a CascadeRouter (or a subclass)")
-            self._router = self.router_
-            self.threshold = self._router.threshold
-            self.max_new_tokens = self._router.max_new_tokens
-            self.cloud_max_new_tokens = self._router.cloud_max_new_tokens
-            return
-        if self.edge is None or self.cloud is None:
-            raise ConfigurationError("edge", "edge and cloud are required unless router= is given")
-        self._router = CascadeRouter(
-            as_backend(self.edge, "edge"),
-            as_backend(self.cloud, "cloud"),
+        self._router = adapter_router(
+            self.router_,
+            self.edge,
+            self.cloud,
+            as_backend,
             estimator=self.estimator,
             extra_estimators=self.extra_estimators,
             threshold=self.threshold,
@@ -94,6 +87,9 @@ class ChatConfidenceRouter(BaseChatModel):
             prices=self.prices,
             failure_policy=self.failure_policy,
         )
+        if self.router_ is not None:
+            for name in ADOPTED_SETTINGS:
+                setattr(self, name, getattr(self._router, name))
 
     @property
     def router(self) -> CascadeRouter:

@@ -32,6 +32,7 @@ from confidence_router import (
     Pricing,
     RoutedResponse,
 )
+from confidence_router.routing.adapter_router import ADOPTED_SETTINGS, adapter_router
 from confidence_router.routing.cascade import RouteChunk
 from confidence_router.uncertainty import Estimator
 from llamaindex_confidence_router.backend import as_backend
@@ -88,19 +89,11 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Built here, not in a pydantic validator, so configuration errors keep their own type.
-        if self.router_ is not None:
-            if not isinstance(self.router_, CascadeRouter):
-                raise ConfigurationError("router", "expected a CascadeRouter (or a subclass)")
-            self._router = self.router_
-            self.threshold = self._router.threshold
-            self.max_new_tokens = self._router.max_new_tokens
-            self.cloud_max_new_tokens = self._router.cloud_max_new_tokens
-            return
-        if self.edge is None or self.cloud is None:
-            raise ConfigurationError("edge", "edge and cloud are required unless router= is given")
-        self._router = CascadeRouter(
-            as_backend(self.edge, "edge"),
-            as_backend(self.cloud, "cloud"),
+        self._router = adapter_router(
+            self.router_,
+            self.edge,
+            self.cloud,
+            as_backend,
             estimator=self.estimator,
             extra_estimators=self.extra_estimators,
             threshold=self.threshold,
@@ -109,6 +102,9 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
             prices=self.prices,
             failure_policy=self.failure_policy,
         )
+        if self.router_ is not None:
+            for name in ADOPTED_SETTINGS:
+                setattr(self, name, getattr(self._router, name))
 
     @classmethod
     def class_name(cls) -> str:
