@@ -8,11 +8,13 @@ Phase 2: SE labels with tau = 0.1; accuracy labels (TO-Router) from the same sam
 whose samples are more often correct wins, equal rates tie. Phase 3: kNN, MLP, SW ranking and
 MF on all-MiniLM-L6-v2 embeddings of the prompt text (the last user message, what a
 `PredictiveRouter` embeds), hyper-parameters picked on a held-out fifth of the training prompts
-by log-loss against the router's own labels. Test: the evaluation run's items (issue 6's
-committed run: 60 GSM8K test, 400 MMLU test), their stored grades, latencies and cascade
-confidences; each predictive router's P(cloud wins) on them; the hybrid (the best SE-label
-router by held-out log-loss, band = its training scores' tertiles, semantic-entropy cascade in
-the middle); random and oracle. One table per data set and all together, and the plots.
+by concordance (Harrell's C) with the router's own labels: a router is used through thresholds,
+so only the order of its scores counts (part 1 picks by held-out APGR for the same reason).
+Test: the evaluation run's items (issue 6's committed run: 60 GSM8K test, 400 MMLU test), their
+stored grades, latencies and cascade confidences; each predictive router's P(cloud wins) on
+them; the hybrid (the best SE-label router by held-out concordance, band = the tertiles of its
+held-out predictions, semantic-entropy cascade in the middle); random and oracle. One table
+per data set and all together, and the plots.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from confidence_router.evaluation import EvalItem, ExtraRouter, ResultStore, Run
+from confidence_router.evaluation import EvalItem, ExtraRouter, ResultStore, Run, concordance
 from confidence_router.evaluation.commands import items_from
 from confidence_router.evaluation.data import load_gsm8k, load_mmlu
 from confidence_router.evaluation.offline import hybrid, predictive
@@ -75,26 +77,38 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def fit_selected(
-    kind: str, x: np.ndarray, battles: Sequence[Battle], seed: int
-) -> tuple[EmbeddingRouter, float, np.ndarray]:
-    """The grid's best setting by log-loss against the router's own labels on a held-out fifth
-    of the training prompts (the labels are all a router is trained to predict; no test data),
-    refit on all of them. Returns the router, the chosen setting's held-out log-loss and its
-    held-out predictions (out of sample, unlike the refit router's on its training data)."""
+class Selected(NamedTuple):
+    """A router refit on all training prompts with the setting chosen on the held-out fifth,
+    and that setting's held-out concordance, log-loss and predictions (out of sample)."""
+
+    router: EmbeddingRouter
+    concordance: float
+    log_loss: float
+    held_out: np.ndarray
+
+
+def fit_selected(kind: str, x: np.ndarray, battles: Sequence[Battle], seed: int) -> Selected:
+    """The grid's best setting by concordance with the router's own labels on a held-out fifth
+    of the training prompts (the labels are all a router is trained to predict; no test data;
+    the first setting wins a tie), refit on all of them."""
     if len(battles) < 5:
         raise ValueError(f"need at least 5 battles to hold a fifth out, got {len(battles)}")
     winners = [b.winner for b in battles]
     y = targets(winners)
     order = np.random.default_rng(seed).permutation(len(battles))
     held, fit = order[: len(order) // 5], order[len(order) // 5 :]
-    losses, predictions = [], []
+    ranks, predictions = [], []
     for make in GRIDS[kind]:
         router = make().fit(x[fit], [winners[i] for i in fit])
         predictions.append(router.predict(x[held]))
-        losses.append(_log_loss(predictions[-1], y[held]))
-    best = int(np.argmin(losses))
-    return GRIDS[kind][best]().fit(x, winners), losses[best], predictions[best]
+        ranks.append(concordance(predictions[-1], y[held]))
+    best = int(np.argmax(ranks))
+    return Selected(
+        GRIDS[kind][best]().fit(x, winners),
+        ranks[best],
+        _log_loss(predictions[best], y[held]),
+        predictions[best],
+    )
 
 
 def phase1(
@@ -197,19 +211,23 @@ def _evaluate(
     extra: dict[str, ExtraRouter] = {}
     chosen: tuple[float, str, np.ndarray] | None = None
     lines = [
-        "| labels | router | held-out log-loss | labels: edge / tie / cloud |",
-        "|---|---|---|---|",
+        "| labels | router | held-out concordance | held-out log-loss "
+        "| labels: edge / tie / cloud |",
+        "|---|---|---|---|---|",
     ]
     for label, battles in labels.items():
         x = np.asarray(embed([by_id[b.id].prompt for b in battles]), dtype=np.float64)
         counts = [sum(b.winner == w for b in battles) for w in ("edge", "tie", "cloud")]
         for kind in GRIDS:
-            router, loss, held_out = fit_selected(kind, x, battles, args.seed)
+            selected = fit_selected(kind, x, battles, args.seed)
             name = f"{label}-label {kind}"
-            extra[name] = predictive(router, ids, x_test)
-            lines.append(f"| {label} | {kind} | {loss:.3f} | {' / '.join(map(str, counts))} |")
-            if label == "SE" and (chosen is None or loss < chosen[0]):
-                chosen = (loss, kind, held_out)
+            extra[name] = predictive(selected.router, ids, x_test)
+            lines.append(
+                f"| {label} | {kind} | {selected.concordance:.3f} | {selected.log_loss:.3f} | "
+                f"{' / '.join(map(str, counts))} |"
+            )
+            if label == "SE" and (chosen is None or selected.concordance > chosen[0]):
+                chosen = (selected.concordance, kind, selected.held_out)
     assert chosen is not None
     _, kind, held_out = chosen
     band = tuple(float(q) for q in np.quantile(held_out, [1 / 3, 2 / 3]))
@@ -226,10 +244,11 @@ def _evaluate(
         "",
         *lines,
         "",
-        f"Hybrid: SE-label {kind} (the lowest held-out log-loss) with band [{band[0]:.3f}, "
-        f"{band[1]:.3f}) (the tertiles of its held-out predictions), {args.hybrid_estimator} "
-        "cascade in the middle. The held-out log-loss is the chosen setting's on the fifth it "
-        "was chosen on (optimistic).",
+        f"Hybrid: SE-label {kind} (the highest held-out concordance) with band "
+        f"[{band[0]:.3f}, {band[1]:.3f}) (the tertiles of its held-out predictions), "
+        f"{args.hybrid_estimator} cascade in the middle. Held-out figures are the chosen "
+        "setting's on the fifth it was chosen on (optimistic). Concordance is Harrell's C "
+        "against the labels (edge 0, tie 0.5, cloud 1; 0.5 is random).",
         "",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
