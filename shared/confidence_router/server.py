@@ -1,7 +1,8 @@
 """A local OpenAI-compatible cloud server: llama.cpp's, through `llama-cpp-python[server]`.
 
 Used by the demo and the tests. It binds 127.0.0.1 only, on a free port, and is stopped with its
-context manager.
+context manager; if this process dies without stopping it (SIGTERM, SIGKILL), the server exits
+within about a second on its own (`_orphan_guard`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class LlamaCppServer:
         path = resolve_model_path(self.model)
         self.port = self.port or free_port(self.host)
         command = [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, str(Path(__file__).with_name("_orphan_guard.py")), str(os.getpid()),
+            "llama_cpp.server",
             "--model", str(path),
             "--model_alias", self.model_alias,
             "--host", self.host,
