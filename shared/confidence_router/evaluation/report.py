@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -274,32 +275,40 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
         ) from exc
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = report.name.replace("/", "_").replace(" ", "_").replace("[", "").replace("]", "")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    names = [n for n in report.curves if n not in (RANDOM, ORACLE)]
+    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    colors = {name: palette(i % palette.N) for i, name in enumerate(names)}
+    colors.update({RANDOM: "gray", ORACLE: "black"})
+    size = (6.0, 4.5) if len(names) <= 6 else (9.0, 4.5)  # room for the legend beside the axes
+
+    def finish(fig: Any, ax: Any, ylabel: str, path: Path) -> None:
+        ax.set_xlabel("share of cloud calls")
+        ax.set_ylabel(ylabel)
+        ax.set_title(report.name, fontsize=9)
+        if len(names) <= 6:
+            ax.legend(fontsize=8)
+        else:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=size)
     for name, curve in report.curves.items():
         style = "--" if name in (RANDOM, ORACLE) else "-"
-        ax.plot(curve.share, curve.quality, style, label=name)
-    ax.set_xlabel("share of cloud calls")
-    ax.set_ylabel("quality")
-    ax.set_title(report.name)
-    ax.legend(fontsize=8)
+        ax.plot(curve.share, curve.quality, style, color=colors[name], label=name, lw=1.2)
     quality = out_dir / f"{stem}_quality.png"
-    fig.tight_layout()
-    fig.savefig(quality, dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    finish(fig, ax, "quality", quality)
+    fig, ax = plt.subplots(figsize=size)
     routers = sorted({row.router for row in report.latency if row.router != "cloud only"})
     for name in routers:
         rows = [r for r in report.latency if r.router == name]
-        ax.plot([r.share for r in rows], [r.p50 for r in rows], "-o", label=f"{name} p50")
+        shares, p50 = [r.share for r in rows], [r.p50 for r in rows]
+        ax.plot(shares, p50, "-o", color=colors.get(name), label=f"{name} p50", ms=3)
     cloud = next(r for r in report.latency if r.router == "cloud only")
     ax.axhline(cloud.p50, linestyle="--", color="gray", label="cloud only p50")
-    ax.set_xlabel("share of cloud calls")
-    ax.set_ylabel("end-to-end latency (s)")
-    ax.legend(fontsize=8)
     latency = out_dir / f"{stem}_latency.png"
-    fig.tight_layout()
-    fig.savefig(latency, dpi=120)
-    plt.close(fig)
+    finish(fig, ax, "end-to-end latency (s)", latency)
     return [quality, latency]
 
 
