@@ -28,11 +28,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from confidence_router.evaluation import EvalItem, ExtraRouter, ResultStore, Run, concordance
+from confidence_router.evaluation import EvalItem, ExtraRouter, ResultStore, Run
 from confidence_router.evaluation.commands import items_from
 from confidence_router.evaluation.data import load_gsm8k, load_mmlu
 from confidence_router.evaluation.offline import hybrid, predictive
 from confidence_router.evaluation.report import markdown, plot, summarize
+from confidence_router.metrics import concordance
 from confidence_router.routers import (
     EmbeddingRouter,
 )

@@ -61,6 +61,28 @@ def auroc(confidence: Sequence[float] | Floats, correct: Sequence[float] | Float
     return (rank_sum - n_good * (n_good + 1) / 2) / (n_good * n_bad)
 
 
+def concordance(scores: Sequence[float] | Floats, targets: Sequence[float] | Floats) -> float:
+    """Harrell's C: the share of item pairs with different targets that `scores` order the same
+    way, ties in score counting half (1 perfect, 0.5 random). With two target values it is
+    `auroc`; with a battle's three (edge 0, tie 0.5, cloud 1) every pair of different outcomes
+    counts. Scale-free: it judges a router by the order of its scores, which is all a threshold
+    uses."""
+    s, t = _arrays(scores, targets)
+    if not (np.isfinite(s).all() and np.isfinite(t).all()):
+        raise InvalidInputError("scores and targets must be finite")
+    levels = np.unique(t)
+    if levels.size < 2:
+        raise InvalidInputError("concordance needs at least two different targets")
+    concordant = pairs = 0.0
+    for i, low in enumerate(levels):
+        for high in levels[i + 1 :]:
+            pair = (t == low) | (t == high)
+            n = float((t == low).sum() * (t == high).sum())
+            concordant += auroc(s[pair], t[pair] == high) * n
+            pairs += n
+    return concordant / pairs
+
+
 def rejection_curve(
     confidence: Sequence[float] | Floats, quality: Sequence[float] | Floats
 ) -> Floats:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from confidence_router.errors import InvalidInputError
-from confidence_router.evaluation import concordance
+from confidence_router.metrics import concordance
 
 
 def brute_force(s: np.ndarray, t: np.ndarray) -> float:

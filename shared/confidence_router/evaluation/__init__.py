@@ -1,6 +1,5 @@
 """Evaluation: the result store and runner every long job shares, and router curves/metrics."""
 
-from confidence_router.evaluation.concordance import concordance
 from confidence_router.evaluation.curves import Curve, oracle_curve, random_curve, router_curve
 from confidence_router.evaluation.data import (
     EvalItem,
@@ -27,7 +26,6 @@ __all__ = [
     "Run",
     "Stage",
     "Verdict",
-    "concordance",
     "datasets_root",
     "grade",
     "load_gsm8k",
