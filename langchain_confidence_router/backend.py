@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -15,6 +16,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import RunnableBinding, RunnableConfig
+from langchain_core.tracers import context as _tracing_context
 
 from confidence_router import ConfigurationError
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
@@ -28,6 +30,40 @@ from confidence_router.uncertainty import Statistic
 # Inner calls run with no callbacks: their tokens must not reach the outer run's handlers
 # (LangGraph's stream_mode="messages" would show them twice) and usage is counted once, by us.
 _QUIET: RunnableConfig = {"callbacks": []}
+_C = TypeVar("_C")
+
+
+@contextlib.contextmanager
+def _hooks_off() -> Iterator[None]:
+    """No context-registered handler (`get_usage_metadata_callback`'s, ...) sees an inner call
+    either: those reach every LangChain call made in the context, whatever its `callbacks`."""
+    tokens = [(var, var.set(None)) for var, *_ in getattr(_tracing_context, "_configure_hooks", [])]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def _quiet_iter(chunks: Iterator[_C]) -> Iterator[_C]:
+    """An inner stream, each step run with the context handlers off."""
+    while True:
+        with _hooks_off():
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+async def _aquiet_iter(chunks: AsyncIterator[_C]) -> AsyncIterator[_C]:
+    """Async `_quiet_iter`."""
+    while True:
+        with _hooks_off():
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+        yield chunk
 
 
 def from_core_messages(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
@@ -36,7 +72,8 @@ def from_core_messages(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
         if m.role == "system":
             out.append(SystemMessage(content=m.content))
         elif m.role == "user":
-            out.append(HumanMessage(content=m.content))
+            content: Any = [dict(p) for p in m.parts] if m.parts else m.content
+            out.append(HumanMessage(content=content))
         elif m.role == "assistant":
             calls = [
                 {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"}
@@ -137,7 +174,8 @@ class LangChainChatBackend(ChatBackend):
         options: GenerationOptions | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
-        reply = self.model.invoke(from_core_messages(messages), **self._call(tools, options))
+        with _hooks_off():
+            reply = self.model.invoke(from_core_messages(messages), **self._call(tools, options))
         return to_generation(reply, self.model_name)
 
     async def agenerate(
@@ -146,7 +184,10 @@ class LangChainChatBackend(ChatBackend):
         options: GenerationOptions | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
-        reply = await self.model.ainvoke(from_core_messages(messages), **self._call(tools, options))
+        with _hooks_off():
+            reply = await self.model.ainvoke(
+                from_core_messages(messages), **self._call(tools, options)
+            )
         return to_generation(reply, self.model_name)
 
     def stream(
@@ -156,7 +197,8 @@ class LangChainChatBackend(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Iterator[StreamChunk]:
         total: AIMessageChunk | None = None
-        for chunk in self.model.stream(from_core_messages(messages), **self._call(tools, options)):
+        inner = self.model.stream(from_core_messages(messages), **self._call(tools, options))
+        for chunk in _quiet_iter(inner):
             total = chunk if total is None else total + chunk
             if chunk.text:
                 yield StreamChunk(text=chunk.text)
@@ -171,9 +213,8 @@ class LangChainChatBackend(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> AsyncIterator[StreamChunk]:
         total: AIMessageChunk | None = None
-        async for chunk in self.model.astream(
-            from_core_messages(messages), **self._call(tools, options)
-        ):
+        inner = self.model.astream(from_core_messages(messages), **self._call(tools, options))
+        async for chunk in _aquiet_iter(inner):
             total = chunk if total is None else total + chunk
             if chunk.text:
                 yield StreamChunk(text=chunk.text)

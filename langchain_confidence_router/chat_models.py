@@ -26,6 +26,7 @@ from confidence_router.routing.adapter_router import ADOPTED_SETTINGS, adapter_r
 from confidence_router.uncertainty import Estimator
 from langchain_confidence_router.backend import as_backend
 from langchain_confidence_router.messages import final_chunk, to_ai_message, to_core_messages
+from langchain_confidence_router.usage import areport_edge_usage, report_edge_usage
 
 # Keyword arguments LangChain (bind_tools, create_agent, with_structured_output) may pass that the
 # router does not act on; anything else unknown is an error, not silently dropped.
@@ -160,7 +161,9 @@ class ChatConfidenceRouter(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         core, args = self._route_args(messages, stop, kwargs)
-        return self._result(self._router.route(core, **args))
+        response = self._router.route(core, **args)
+        report_edge_usage(run_manager, messages, response)
+        return self._result(response)
 
     async def _agenerate(
         self,
@@ -170,7 +173,9 @@ class ChatConfidenceRouter(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         core, args = self._route_args(messages, stop, kwargs)
-        return self._result(await self._router.aroute(core, **args))
+        response = await self._router.aroute(core, **args)
+        await areport_edge_usage(run_manager, messages, response)
+        return self._result(response)
 
     def _stream(
         self,
@@ -182,6 +187,7 @@ class ChatConfidenceRouter(BaseChatModel):
         core, args = self._route_args(messages, stop, kwargs)
         for piece in self._router.stream(core, **args):
             if piece.response is not None:
+                report_edge_usage(run_manager, messages, piece.response)
                 yield ChatGenerationChunk(message=final_chunk(piece.response))
                 continue
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece.text))
@@ -199,6 +205,7 @@ class ChatConfidenceRouter(BaseChatModel):
         core, args = self._route_args(messages, stop, kwargs)
         async for piece in self._router.astream(core, **args):
             if piece.response is not None:
+                await areport_edge_usage(run_manager, messages, piece.response)
                 yield ChatGenerationChunk(message=final_chunk(piece.response))
                 continue
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece.text))

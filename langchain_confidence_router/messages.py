@@ -14,10 +14,12 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
+    convert_to_openai_messages,
 )
 from langchain_core.messages.ai import UsageMetadata
 
 from confidence_router import InvalidInputError, RoutedResponse, ToolCall
+from confidence_router.generation import Usage
 
 _ROLES = {
     "system": "system",
@@ -53,7 +55,7 @@ def to_core_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
                 raise InvalidInputError(
                     f"messages[{i}]: unknown role {role!r}; allowed: {', '.join(sorted(_ROLES))}"
                 )
-            out.append({"role": _ROLES[role], "content": message.text})
+            out.append({"role": _ROLES[role], "content": _content(message)})
         else:
             raise InvalidInputError(
                 f"messages[{i}]: unsupported message type {type(message).__name__}"
@@ -61,13 +63,29 @@ def to_core_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     return out
 
 
+def _content(message: BaseMessage) -> str | list[dict[str, Any]]:
+    """The message's text, or its OpenAI content parts when it has more than text (an image,
+    audio, a file: LangChain's standard or OpenAI-style blocks), so nothing is dropped."""
+    blocks = message.content
+    if isinstance(blocks, str) or all(
+        isinstance(b, str) or (isinstance(b, dict) and b.get("type") == "text") for b in blocks
+    ):
+        return message.text
+    converted = convert_to_openai_messages([message])
+    parts = converted[0]["content"] if converted else []
+    return parts if isinstance(parts, list) else message.text
+
+
 def usage_metadata(response: RoutedResponse) -> UsageMetadata:
-    """Token usage of every tier that ran, each counted once."""
-    total = response.total_usage
+    """Token usage of the tier that answered (the message's `model_name`). An escalated
+    request's edge tokens are reported on their own, under the edge's model name
+    (`report_edge_usage`), so trackers that price by model name price each tier right; every
+    tier's figures are also in `response_metadata["routing"]["usage"]`."""
+    usage = response.usage.get(response.route, Usage())
     return UsageMetadata(
-        input_tokens=total.input_tokens,
-        output_tokens=total.output_tokens,
-        total_tokens=total.total_tokens,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
     )
 
 

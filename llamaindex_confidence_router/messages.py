@@ -18,6 +18,7 @@ from llama_index.core.base.llms.types import (
 
 from confidence_router import InvalidInputError, RoutedResponse
 from confidence_router.messages import ChatMessage as CoreMessage
+from llamaindex_confidence_router.content import MEDIA_BLOCKS, media_block, media_part
 
 _ROLES = {
     MessageRole.SYSTEM: "system",
@@ -31,17 +32,29 @@ _ROLES = {
 }
 
 
-def _text(message: ChatMessage, where: str) -> str:
-    parts: list[str] = []
+def _content(message: ChatMessage, where: str) -> str | list[dict[str, Any]]:
+    """The message's text, or OpenAI content parts when it holds images, audio or documents."""
+    texts: list[str] = []
+    parts: list[dict[str, Any]] = []
     for block in message.blocks:
         if isinstance(block, TextBlock):
-            parts.append(block.text)
+            texts.append(block.text)
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, MEDIA_BLOCKS):
+            parts.append(media_part(block, where))
         elif not isinstance(block, (ToolCallBlock, ThinkingBlock)):
             raise InvalidInputError(
-                f"{where}: {type(block).__name__} content is not supported (text and tool "
-                "calls only)"
+                f"{where}: {type(block).__name__} content is not supported (text, images, "
+                "audio, documents and tool calls)"
             )
-    return "".join(parts)
+    return parts if any(p["type"] != "text" for p in parts) else "".join(texts)
+
+
+def _text(message: ChatMessage, where: str) -> str:
+    content = _content(message, where)
+    if isinstance(content, str):
+        return content
+    return "".join(p["text"] for p in content if p["type"] == "text")
 
 
 def _arguments(value: Any) -> dict[str, Any]:
@@ -91,14 +104,14 @@ def to_core_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
         role = _ROLES.get(MessageRole(message.role))
         if role is None:  # pragma: no cover - every MessageRole is mapped
             raise InvalidInputError(f"{where}: unknown role {message.role!r}")
-        text = _text(message, where)
         if role == "tool":
             call_id = message.additional_kwargs.get("tool_call_id")
-            out.append({"role": "tool", "content": text, "tool_call_id": call_id})
+            out.append({"role": "tool", "content": _text(message, where), "tool_call_id": call_id})
         elif role == "assistant":
+            text = _text(message, where)
             out.append({"role": "assistant", "content": text, "tool_calls": _tool_calls(message)})
         else:
-            out.append({"role": role, "content": text})
+            out.append({"role": role, "content": _content(message, where)})
     return out
 
 
@@ -107,6 +120,12 @@ def from_core_messages(messages: Sequence[CoreMessage]) -> list[ChatMessage]:
     out: list[ChatMessage] = []
     for m in messages:
         blocks: list[Any] = [TextBlock(text=m.content)]
+        if m.parts:
+            converted = [
+                TextBlock(text=p["text"]) if p.get("type") == "text" else media_block(p)
+                for p in m.parts
+            ]
+            blocks = [b for b in converted if b is not None]
         blocks += [
             ToolCallBlock(tool_call_id=c.id, tool_name=c.name, tool_kwargs=c.arguments)
             for c in m.tool_calls

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from confidence_router.models.bundled import DEFAULT_CLOUD, DEFAULT_EDGE
@@ -28,15 +30,39 @@ CALIBRATION_PROMPTS: tuple[str, ...] = (
     "What does the Rust borrow checker prevent?",
 )
 
-DEMO_QUESTIONS: tuple[str, ...] = (
-    "What is the capital of France?",
-    "How many legs does a spider have?",
-    "What is 2 + 2?",
-    "What is the chemical symbol for gold?",
-    "If a shirt costs $20 after a 20% discount, what was the original price?",
-    "Write a Python function that returns the n-th Fibonacci number iteratively.",
-    "In which year did the Treaty of Westphalia end the Thirty Years' War?",
-    "What is the time complexity of building a binary heap from n elements, and why?",
+
+@dataclass(frozen=True)
+class DemoQuestion:
+    """A built-in question and its reference answer: `accept` holds regular expressions, one
+    of which a right answer contains (case-insensitive, as a whole word)."""
+
+    text: str
+    reference: str
+    accept: tuple[str, ...]
+
+    def is_right(self, answer: str) -> bool:
+        return any(re.search(rf"(?<!\w){p}(?!\w)", answer, re.IGNORECASE) for p in self.accept)
+
+
+DEMO_QUESTIONS: tuple[DemoQuestion, ...] = (
+    DemoQuestion("What is the capital of France?", "Paris", ("paris",)),
+    DemoQuestion("How many legs does a spider have?", "8", ("8", "eight")),
+    DemoQuestion("What is 2 + 2?", "4", ("4", "four")),
+    DemoQuestion("What is the chemical symbol for gold?", "Au", ("au",)),
+    DemoQuestion(
+        "If a shirt costs $20 after a 20% discount, what was the original price?",
+        "$25",
+        (r"\$?25(\.00)?",),
+    ),
+    DemoQuestion("What does print(len('hello')) print in Python?", "5", ("5", "five")),
+    DemoQuestion(
+        "In which year did the Treaty of Westphalia end the Thirty Years' War?", "1648", ("1648",)
+    ),
+    DemoQuestion(
+        "What is the time complexity of building a binary heap from n elements, and why?",
+        "O(n)",
+        (r"o\(n\)", r"linear"),
+    ),
 )
 
 # Illustrative prices (per million tokens) so the table shows a cost; the edge is free.
@@ -51,16 +77,39 @@ def _excerpt(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def format_table(questions: tuple[str, ...] | list[str], results: list[RoutedResponse]) -> str:
-    """A plain-text table: question, route, reason, confidence, latency, answer excerpt."""
-    header = f"{'question':<42} {'route':<5} {'reason':<15} {'conf':>5} {'sec':>6}  answer"
+def _mark(right: bool | None) -> str:
+    return "-" if right is None else ("yes" if right else "NO")
+
+
+def edge_was_right(question: DemoQuestion, result: RoutedResponse) -> bool | None:
+    """Whether the edge's own answer was right (None: the edge gave none)."""
+    edge_text = result.text if result.route == "edge" else result.edge_text
+    return None if edge_text is None else question.is_right(edge_text)
+
+
+def format_table(questions: Sequence[DemoQuestion], results: list[RoutedResponse]) -> str:
+    """A plain-text table: question, reference, route, reason, confidence, whether the edge's
+    answer and the routed answer were right, latency, answer excerpt; then the totals."""
+    header = (
+        f"{'question':<40} {'ref':<5} {'route':<5} {'reason':<15} {'conf':>5} "
+        f"{'edge':>4} {'final':>5} {'sec':>5}  answer"
+    )
     lines = [header, "-" * len(header)]
     for question, result in zip(questions, results, strict=True):
         conf = "-" if result.confidence is None else f"{result.confidence:.3f}"
         lines.append(
-            f"{_excerpt(question, 42):<42} {result.route:<5} {result.reason.value:<15} "
-            f"{conf:>5} {result.latency.total_s:>6.1f}  {_excerpt(result.text, 60)}"
+            f"{_excerpt(question.text, 40):<40} {_excerpt(question.reference, 5):<5} "
+            f"{result.route:<5} {result.reason.value:<15} {conf:>5} "
+            f"{_mark(edge_was_right(question, result)):>4} "
+            f"{_mark(question.is_right(result.text)):>5} "
+            f"{result.latency.total_s:>5.1f}  {_excerpt(result.text, 50)}"
         )
+    edge_right = sum(bool(edge_was_right(q, r)) for q, r in zip(questions, results, strict=True))
+    routed_right = sum(q.is_right(r.text) for q, r in zip(questions, results, strict=True))
+    lines.append(
+        f"right answers: edge alone {edge_right}/{len(results)}, routed {routed_right}/"
+        f"{len(results)} with {sum(r.escalated for r in results)} escalated"
+    )
     return "\n".join(lines)
 
 
@@ -110,7 +159,7 @@ def run_demo(
                 file=out,
             )
         router = router.with_threshold(threshold)
-        results = [router.route(q) for q in DEMO_QUESTIONS]
+        results = [router.route(q.text) for q in DEMO_QUESTIONS]
     print(format_table(DEMO_QUESTIONS, results), file=out)
     escalated = sum(r.escalated for r in results)
     cost = sum(r.cost for r in results)

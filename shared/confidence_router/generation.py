@@ -101,12 +101,15 @@ class Generation:
         return self.greedy.tool_calls
 
 
+MAX_NEW_TOKENS = 32768  # the largest token cap any call accepts
+
+
 class GenerationOptions(BaseModel):
     """What to generate. Backends ignore what they cannot do only when it is not asked for."""
 
     model_config = ConfigDict(frozen=True)
 
-    max_new_tokens: int = Field(default=256, ge=1, le=32768)
+    max_new_tokens: int = Field(default=256, ge=1, le=MAX_NEW_TOKENS)
     logprobs: bool = False
     entropy: bool = False
     num_samples: int = Field(default=0, ge=0, le=64)

@@ -33,7 +33,12 @@ class ToolCall(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    """One turn of a conversation."""
+    """One turn of a conversation.
+
+    `content` is the message's text. `parts` keeps OpenAI content parts as given when they hold
+    more than text (an image, audio, a file): they go to a tier that can read them unchanged
+    (`has_media`; the router sends such a request to the cloud unless the edge declares
+    `Capabilities.multimodal`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -42,10 +47,17 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    parts: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def has_media(self) -> bool:
+        """Whether the message has content beyond text (an image, audio, a file)."""
+        return any(part.get("type") != "text" for part in self.parts)
 
     def to_openai(self) -> dict[str, Any]:
-        """The OpenAI chat-completions form of this message."""
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        """The OpenAI chat-completions form of this message (content parts kept)."""
+        content: Any = [dict(p) for p in self.parts] if self.parts else self.content
+        out: dict[str, Any] = {"role": self.role, "content": content}
         if self.name:
             out["name"] = self.name
         if self.tool_calls:
@@ -76,6 +88,20 @@ class ChatMessage(BaseModel):
 MessagesInput = str | ChatMessage | Mapping[str, Any] | Sequence[ChatMessage | Mapping[str, Any]]
 
 
+def _content_parts(raw: list[Any], where: str) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """OpenAI content parts: (their text, joined; the parts themselves when any is not text)."""
+    parts: list[dict[str, Any]] = []
+    for i, part in enumerate(raw):
+        if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+            raise InvalidInputError(f"{where}.content[{i}]: expected a part with a 'type'")
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise InvalidInputError(f"{where}.content[{i}]: a text part needs a 'text' string")
+        parts.append(dict(part))
+    text = "".join(_check_text(p["text"], where) for p in parts if p["type"] == "text")
+    media = any(p["type"] != "text" for p in parts)
+    return text, tuple(parts) if media else ()
+
+
 def _check_text(text: Any, where: str) -> str:
     if isinstance(text, bytes):
         try:
@@ -84,11 +110,8 @@ def _check_text(text: Any, where: str) -> str:
             raise InvalidInputError(f"{where}: content is not valid UTF-8 ({exc})") from exc
     if text is None:
         return ""
-    if isinstance(text, list):  # OpenAI content parts: keep the text parts
-        parts = [
-            p.get("text", "") for p in text if isinstance(p, Mapping) and p.get("type") == "text"
-        ]
-        text = "".join(parts)
+    if isinstance(text, list):  # OpenAI content parts: their text
+        return _content_parts(text, where)[0]
     if not isinstance(text, str):
         raise InvalidInputError(f"{where}: content must be a string, got {type(text).__name__}")
     try:
@@ -126,9 +149,15 @@ def to_message(item: ChatMessage | Mapping[str, Any], where: str = "messages[0]"
     role = item.get("role")
     if role not in ROLES:
         raise InvalidInputError(f"{where}: unknown role {role!r}; allowed: {', '.join(ROLES)}")
-    content = _check_text(item.get("content"), where)
+    raw = item.get("content")
+    parts = tuple(item.get("parts") or ())
+    if isinstance(raw, list):
+        content, parts = _content_parts(raw, where)
+    else:
+        content = _check_text(raw, where)
     tool_calls = _parse_tool_calls(item.get("tool_calls"), where)
-    if role in ("user", "system") and not content.strip():
+    media = any(p.get("type") != "text" for p in parts)
+    if role in ("user", "system") and not content.strip() and not media:
         raise InvalidInputError(f"{where}: {role} message is empty or whitespace only")
     if role == "assistant" and not content.strip() and not tool_calls:
         raise InvalidInputError(f"{where}: assistant message has neither content nor tool calls")
@@ -138,6 +167,7 @@ def to_message(item: ChatMessage | Mapping[str, Any], where: str = "messages[0]"
         name=item.get("name"),
         tool_calls=tool_calls,
         tool_call_id=item.get("tool_call_id"),
+        parts=parts,
     )
 
 

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from confidence_router.errors import ConfigurationError, ModelLoadError
 from confidence_router.models.bundled import DEFAULT_CLOUD, resolve_model_path
@@ -67,9 +68,7 @@ class LlamaCppServer:
         )
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
-            prefix="llama-server-", suffix=".log", delete=False
-        )
+        self._log: IO[bytes] | None = None  # the server's output while it runs (see `stop`)
 
     @property
     def base_url(self) -> str:
@@ -79,11 +78,15 @@ class LlamaCppServer:
         return f"http://{self.host}:{self.port}/v1"
 
     @property
-    def log_path(self) -> Path:
-        return Path(self._log.name)
+    def log_path(self) -> Path | None:
+        """The running server's log file (removed when it stops); None when not running."""
+        return None if self._log is None else Path(self._log.name)
 
     def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
+        path = self.log_path
+        if path is None or not path.exists():
+            return ""
+        text = path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
     def start(self) -> LlamaCppServer:
@@ -99,7 +102,7 @@ class LlamaCppServer:
         self.port = self.port or free_port(self.host)
         command = [
             sys.executable, str(Path(__file__).with_name("_orphan_guard.py")), str(os.getpid()),
-            "llama_cpp.server",
+            "confidence_router.local_server_main",
             "--model", str(path),
             "--model_alias", self.model_alias,
             "--host", self.host,
@@ -109,8 +112,16 @@ class LlamaCppServer:
         ]  # fmt: skip
         if self.chat_format:
             command += ["--chat_format", self.chat_format]
+        self._close_log()
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed and removed by stop()
+            prefix="llama-server-", suffix=".log", delete=False
+        )
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self) -> None:
@@ -130,14 +141,13 @@ class LlamaCppServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.25)
-        self.stop()
-        raise ModelLoadError(f"llama.cpp server not ready after {self.startup_timeout:.0f} s")
+        raise ModelLoadError(
+            f"llama.cpp server not ready after {self.startup_timeout:.0f} s:\n" + self.log_tail()
+        )
 
     def stop(self) -> None:
-        """Stop the server (terminate, then kill after 10 s)."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
+        """Stop the server (terminate, then kill after 10 s) and remove its log file."""
+        if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)
@@ -145,6 +155,13 @@ class LlamaCppServer:
                 self._process.kill()
                 self._process.wait(timeout=10)
         self._process = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+            self._log = None
 
     @property
     def running(self) -> bool:

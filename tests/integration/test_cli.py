@@ -31,11 +31,22 @@ def test_demo_prints_a_routing_table(
     out = capsys.readouterr().out
     assert code == 0
     rows = [
-        line for line in out.splitlines() if any(line.startswith(q[:20]) for q in DEMO_QUESTIONS)
+        line
+        for line in out.splitlines()
+        if any(line.startswith(q.text[:20]) for q in DEMO_QUESTIONS)
     ]
     assert len(rows) == len(DEMO_QUESTIONS)
     assert all((" edge " in r) or (" cloud " in r) for r in rows)
-    assert "escalated" in out and "threshold 0.5000" in out
+    assert all((" yes " in r) or (" NO " in r) for r in rows)  # graded against the reference
+    assert "right answers: edge alone" in out and "threshold 0.5000" in out
+
+
+def test_demo_questions_grade_their_reference_answers() -> None:
+    for question in DEMO_QUESTIONS:
+        assert question.is_right(f"The answer is {question.reference}.")
+        assert not question.is_right("I do not know.")
+    paris = DEMO_QUESTIONS[0]
+    assert paris.is_right("Paris.") and not paris.is_right("Comparison")
 
 
 def test_calibrate_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from confidence_router import CascadeRouter, OpenAIChatModel
-from confidence_router.errors import CloudUnavailableError
+from confidence_router.errors import CloudUnavailableError, ModelLoadError
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
 from confidence_router.server import LlamaCppServer, free_port
@@ -21,6 +23,18 @@ def test_answers_with_usage(cloud: OpenAIChatModel) -> None:
     )
     assert "4" in gen.text
     assert gen.usage.input_tokens > 0 and gen.usage.output_tokens > 0
+
+
+def test_every_sample_request_counts_its_prompt(cloud: OpenAIChatModel) -> None:
+    """Each of the N sample requests re-sends the prompt: usage counts it N + 1 times."""
+    question = normalize_messages("Name a colour.")
+    alone = cloud.generate(question, GenerationOptions(max_new_tokens=4))
+    both = cloud.generate(question, GenerationOptions(max_new_tokens=4, num_samples=2, seed=1))
+    assert both.usage.input_tokens == 3 * alone.usage.input_tokens > 0
+    only = cloud.generate(
+        question, GenerationOptions(max_new_tokens=4, num_samples=2, samples_only=True)
+    )
+    assert only.usage.input_tokens == 2 * alone.usage.input_tokens
 
 
 def test_tool_calls_come_back_parsed(cloud: OpenAIChatModel) -> None:
@@ -99,3 +113,17 @@ async def test_async_samples(cloud: OpenAIChatModel) -> None:
         normalize_messages("Name a color."), GenerationOptions(max_new_tokens=8, num_samples=2)
     )
     assert gen.text and len(gen.samples) == 2
+
+
+def test_server_log_lives_as_long_as_the_server(tmp_path: Path) -> None:
+    server = LlamaCppServer("smollm2-135m-instruct", n_ctx=1024)
+    with server:
+        log = server.log_path
+        assert log is not None and log.exists()
+    assert server.log_path is None and not log.exists()
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    before = set(Path(tempfile.gettempdir()).glob("llama-server-*.log"))
+    with pytest.raises(ModelLoadError, match="exited"):
+        LlamaCppServer(broken, n_ctx=1024).start()
+    assert set(Path(tempfile.gettempdir()).glob("llama-server-*.log")) == before

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field, SecretStr
@@ -72,11 +72,24 @@ def test_chat_openai_as_the_cloud(routed_chat_openai: ChatConfidenceRouter) -> N
     assert routing["cloud_model"] == "qwen2.5-coder-0.5b-instruct"
     cloud_usage = routing["usage"]["cloud"]
     assert cloud_usage["input_tokens"] > 0 and cloud_usage["output_tokens"] > 0
-    edge_usage = routing["usage"]["edge"]
-    assert msg.usage_metadata is not None
-    assert msg.usage_metadata["output_tokens"] == (
-        edge_usage["output_tokens"] + cloud_usage["output_tokens"]
-    )
+    assert msg.usage_metadata is not None  # the answering tier's, under its model name
+    assert msg.usage_metadata["output_tokens"] == cloud_usage["output_tokens"]
+    assert msg.response_metadata["model_name"] == routing["cloud_model"]
+
+
+def test_usage_trackers_see_each_tier_under_its_own_model(
+    routed_chat_openai: ChatConfidenceRouter,
+) -> None:
+    with get_usage_metadata_callback() as tracker:
+        msg = routed_chat_openai.invoke("What is the capital of Spain? One word.")
+    routing = msg.response_metadata["routing"]
+    assert routing["route"] == "cloud"
+    by_model = tracker.usage_metadata
+    assert set(by_model) == {routing["edge_model"], routing["cloud_model"]}
+    for tier in ("edge", "cloud"):
+        seen = by_model[routing[f"{tier}_model"]]
+        assert seen["input_tokens"] == routing["usage"][tier]["input_tokens"] > 0
+        assert seen["output_tokens"] == routing["usage"][tier]["output_tokens"] > 0
 
 
 def test_inner_calls_do_not_reach_outer_callbacks(

@@ -103,3 +103,12 @@ def test_queue_groups_by_key_keeps_order_and_passes_errors() -> None:
     assert results["b"] == "B" and results["f"] == "F"
     assert isinstance(results["boom"], RuntimeError)
     assert queue.batches[0] == 1 and sorted(queue.batches) == [1, 1, 1, 1, 3]
+
+
+def test_the_batch_record_stays_bounded() -> None:
+    queue: BatchQueue[int, int] = BatchQueue(
+        lambda batch: list(batch), threading.Lock(), max_batch=4, history=8
+    )
+    for i in range(50):
+        assert queue.submit(i, "k") == i
+    assert len(queue.batches) == 8 and queue.sizes == {1: 50}

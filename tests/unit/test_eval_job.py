@@ -115,3 +115,47 @@ def test_extra_routers_are_scored_and_pay_their_own_latency(tmp_path: Path) -> N
             summarize(run, extra={"partial": ExtraRouter({ids[0]: 1.0})})
         with pytest.raises(InvalidInputError, match="taken"):
             summarize(run, extra={"oracle": perfect})
+
+
+def test_each_estimator_is_charged_only_the_edge_work_it_needs(tmp_path: Path) -> None:
+    """The greedy answer and the samples are timed apart: a white-box cascade pays the greedy
+    answer alone, a sampling estimator (SE) pays both."""
+    from confidence_router.generation import Answer, Generation
+    from confidence_router.uncertainty import SemanticEntropy
+
+    from .sample_helpers import FirstLetter
+
+    class Timed(ScriptedBackend):
+        def generate(self, messages, options=None, tools=None):  # type: ignore[no-untyped-def]
+            self.delay = 0.12 if options is not None and options.samples_only else 0.02
+            return super().generate(messages, options, tools)
+
+    outputs: list[object] = []
+    for text, lp in EDGE_ANSWERS:
+        outputs.append(generation([lp, lp], text=text))
+        sampled = tuple(Answer(text=t, token_ids=(1,), token_logprobs=(-0.5,)) for t in "AABBC")
+        outputs.append(Generation(greedy=Answer(text=""), samples=sampled))
+    edge = Timed(outputs, name="e")  # type: ignore[arg-type]
+    cloud = ScriptedBackend([generation([], text="A") for _ in ITEMS], name="c")
+    r = CascadeRouter(
+        edge,
+        cloud,
+        estimator=SemanticEntropy(FirstLetter()),
+        extra_estimators=["max_sequence_probability"],
+    )
+    with ResultStore(tmp_path / "eval.sqlite") as store:
+        run = store.run("split", run_config(r))
+        results = evaluate(run, ITEMS, r, progress=False)
+        stored = results[ITEMS[0].id]["edge"]
+        assert stored["sampled"] == ["semantic_entropy"]
+        assert 0.02 <= stored["greedy_s"] < 0.1 <= stored["samples_s"]
+        assert stored["latency_s"] == pytest.approx(stored["greedy_s"] + stored["samples_s"])
+        assert set(stored["scores"]) == {"semantic_entropy", "max_sequence_probability"}
+        assert edge.calls[1][1].samples_only and edge.calls[0][1].num_samples == 0
+        report = summarize(run, resamples=10)
+        at = {(x.router, x.share): x for x in report.latency}
+        greedy = np.array([run.get(i.id, "edge")["greedy_s"] for i in ITEMS])
+        whole = np.array([run.get(i.id, "edge")["latency_s"] for i in ITEMS])
+        assert at[("max_sequence_probability", 0.0)].p50 == pytest.approx(np.percentile(greedy, 50))
+        assert at[("semantic_entropy", 0.0)].p50 == pytest.approx(np.percentile(whole, 50))
+        assert "plus the samples for semantic_entropy" in markdown(report)

@@ -87,3 +87,35 @@ def test_routed_staged_se_with_p_true_on_the_real_backend(tiny: TransformersMode
     assert set(out.scores) == {"max_sequence_probability", "p_true", "semantic_entropy"}
     assert 0.0 <= out.scores["p_true"] <= 1.0
     assert out.usage["edge"].output_tokens > out.edge_tokens  # greedy + samples
+
+
+def test_generate_emits_no_deprecation_warnings(tiny: TransformersModel) -> None:
+    """Our own calls into transformers use its current keywords (`cache`, not the deprecated
+    `past_key_values`): deprecation warnings are errors here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        for options in (
+            GenerationOptions(max_new_tokens=4),
+            GenerationOptions(max_new_tokens=4, num_samples=2, seed=0),
+            GenerationOptions(max_new_tokens=4, num_samples=2, samples_only=True, seed=0),
+        ):
+            tiny.generate(QUESTION, options)
+        tiny.probability_of(QUESTION, "True")
+
+
+def test_close_stops_the_async_worker_threads(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import asyncio
+
+    model = TransformersModel(build_tiny_model(tmp_path_factory.mktemp("tiny-close")))
+    asyncio.run(model.agenerate(QUESTION, GenerationOptions(max_new_tokens=2)))
+    assert model._executor is not None
+    workers = set(model._executor._threads)
+    assert workers and all(t.is_alive() for t in workers)
+    model.close()
+    assert not any(t.is_alive() for t in workers)
+    with model:  # usable again, and closed on exit
+        asyncio.run(model.agenerate(QUESTION, GenerationOptions(max_new_tokens=2)))
+    assert model._executor is None

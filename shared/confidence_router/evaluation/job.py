@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from confidence_router.errors import ConfidenceRouterError
@@ -32,18 +33,39 @@ def run_config(router: CascadeRouter, **extra: Any) -> dict[str, Any]:
 
 
 def _edge(router: CascadeRouter, item: EvalItem) -> dict[str, Any]:
+    """The edge's answer and every estimator's score, timed in two parts: the greedy answer
+    alone (`greedy_s`: all a white-box cascade pays) and, when an estimator samples, the
+    samples in a second call (`samples_s`: what a sampling estimator pays on top, as a staged
+    router does). `latency_s` is their sum; `sampled` names the scores that need the samples."""
+    probe = router.with_band(None).with_early_exit(None)
+    messages = normalize_messages(item.prompt)
     started = time.perf_counter()
     try:
-        assessment = router.assess(item.prompt, max_new_tokens=item.max_new_tokens)
+        options = probe.edge_options(item.max_new_tokens or None)
+        generation = probe.edge.generate(messages, options.model_copy(update={"num_samples": 0}))
+        greedy_s = time.perf_counter() - started
+        samples_s = 0.0
+        if probe.num_samples:
+            started = time.perf_counter()
+            sampled = probe.edge.generate(
+                messages, probe.sample_options(item.max_new_tokens or None)
+            )
+            samples_s = time.perf_counter() - started
+            generation = replace(
+                generation, samples=sampled.samples, usage=generation.usage + sampled.usage
+            )
     except ConfidenceRouterError as exc:  # e.g. a prompt the edge cannot take: recorded
         return {"error": f"{type(exc).__name__}: {exc}", "latency_s": 0.0}
-    greedy = assessment.generation.greedy
+    scores = probe.score(messages, generation)
     return {
-        "text": greedy.text,
-        "scores": assessment.scores,
-        "latency_s": time.perf_counter() - started,
-        "tokens": greedy.num_tokens,
-        "finish_reason": greedy.finish_reason,
+        "text": generation.greedy.text,
+        "scores": scores,
+        "sampled": sorted(probe.key(e) for e in probe.estimators if e.needs_samples),
+        "latency_s": greedy_s + samples_s,
+        "greedy_s": greedy_s,
+        "samples_s": samples_s,
+        "tokens": generation.greedy.num_tokens,
+        "finish_reason": generation.greedy.finish_reason,
     }
 
 

@@ -6,7 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +30,9 @@ class Capabilities(BaseModel):
     # Has `probability_of(messages, continuation)` (a `TokenProbabilityScorer`), so `PTrue` can
     # use it as its scorer.
     token_scoring: bool = False
+    # Reads content beyond text (images, audio: `ChatMessage.parts`). A request with such
+    # content skips an edge without it (reason `unsupported_content`).
+    multimodal: bool = False
     # Honours `GenerationOptions.deadline` itself (stops or times out there). For a backend
     # without it, the router enforces the deadline around the call (the call may go on in the
     # background, its result discarded).
@@ -37,6 +40,9 @@ class Capabilities(BaseModel):
 
     def missing(self, needed: frozenset[Statistic]) -> frozenset[Statistic]:
         return needed - self.statistics
+
+
+_B = TypeVar("_B", bound="ChatBackend")
 
 
 @dataclass(frozen=True)
@@ -109,3 +115,12 @@ class ChatBackend(ABC):
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
         """Prompt tokens for a conversation, when the backend can count them offline."""
         return None
+
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
+        """Release what the backend holds (worker threads, connections). Idempotent."""
+
+    def __enter__(self: _B) -> _B:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -4,6 +4,7 @@ the next decode."""
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -36,6 +37,7 @@ class BatchQueue(Generic[R, S]):
         run_batch: Callable[[Sequence[R]], Sequence[S]],
         lock: threading.Lock,
         max_batch: int = 16,
+        history: int = 1024,
     ) -> None:
         self._run_batch = run_batch
         self._lock = lock
@@ -43,7 +45,10 @@ class BatchQueue(Generic[R, S]):
         self._cond = threading.Condition()
         self._pending: list[_Slot[R, S]] = []
         self._busy = False
-        self.batches: list[int] = []  # sizes of the batches decoded (for tests and benchmarks)
+        # sizes of the last `history` batches decoded, and how many batches of each size ever
+        # (for tests and benchmarks; both bounded however long the queue lives)
+        self.batches: deque[int] = deque(maxlen=history)
+        self.sizes: Counter[int] = Counter()
 
     def submit(self, request: R, key: Hashable) -> S:
         slot: _Slot[R, S] = _Slot(request, key)
@@ -71,6 +76,7 @@ class BatchQueue(Generic[R, S]):
             finally:
                 with self._cond:
                     self.batches.append(len(batch))
+                    self.sizes[len(batch)] += 1
                     for s in batch:
                         s.done = True
                     self._busy = False

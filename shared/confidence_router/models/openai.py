@@ -123,6 +123,8 @@ class OpenAIChatModel(ChatBackend):
     temperature (many servers ignore `n`). With `logprobs=True` it also asks for per-token
     log-probs and `top_logprobs` alternatives; the per-step entropy is then the entropy of the
     renormalised top-k alternatives (`topk_entropy`), an approximation of the full entropy.
+    Content parts beyond text (images, audio) are sent as given; `multimodal=True` declares
+    that this model reads them, so a router may keep such a request at it as the edge.
     Failures are retried with tenacity: exponential backoff with jitter (or the server's
     Retry-After), at most `max_attempts` tries and `max_retry_seconds` in all.
     `options.samples_only` skips the greedy request. Early exit is not supported (the capability
@@ -148,6 +150,7 @@ class OpenAIChatModel(ChatBackend):
         parse_text_tool_calls: bool = True,
         tier: str = "cloud",
         default_headers: dict[str, str] | None = None,
+        multimodal: bool = False,
     ) -> None:
         if not model:
             raise ConfigurationError("model", "a model name is required")
@@ -185,7 +188,11 @@ class OpenAIChatModel(ChatBackend):
         self._aclients = weakref.WeakKeyDictionary()
         stats = frozenset({Statistic.SAMPLES}) | (_LOGPROB_STATS if logprobs else frozenset())
         self._capabilities = Capabilities(
-            statistics=stats, tools=True, context_window=context_window, deadline=True
+            statistics=stats,
+            tools=True,
+            context_window=context_window,
+            deadline=True,
+            multimodal=multimodal,
         )
 
     @property
@@ -424,8 +431,8 @@ class OpenAIChatModel(ChatBackend):
                 f"{self.tier} model {self._model!r}: malformed response ({type(exc).__name__})",
                 tier=self.tier,
             ) from exc
-        usage = Usage(
-            input_tokens=parsed[0][1].input_tokens,
+        usage = Usage(  # every request sent the prompt: each one's prompt tokens count
+            input_tokens=sum(u.input_tokens for _, u in parsed),
             output_tokens=sum(u.output_tokens for _, u in parsed),
         )
         answers = [a for a, _ in parsed]

@@ -6,10 +6,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import inspect
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +154,16 @@ class _Deadline(StoppingCriteria):  # type: ignore[misc]
         )
 
 
+def _cache_keyword(method: Any) -> str:
+    """The name `method` takes a KV cache under: `cache` in the transformers releases that
+    deprecate `past_key_values` (a warning on every call), `past_key_values` before them."""
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 @dataclass(frozen=True)
 class _Request:
     """A queued greedy request: its encoded prompt, options and tools."""
@@ -225,6 +237,8 @@ class TransformersModel(ChatBackend):
             raise ModelLoadError(f"{path}: the tokenizer has no chat template")
         self._template_tools = "tools" in template
         self._end_ids = self._collect_end_ids()
+        # `generate` hides its keywords behind **kwargs: it follows `forward`'s rename
+        self._cache_kw = _cache_keyword(self.model.forward)
         self._lock = threading.Lock()
         if max_batch_size < 1:
             raise ConfigurationError("max_batch_size", f"must be >= 1, got {max_batch_size}")
@@ -346,9 +360,17 @@ class TransformersModel(ChatBackend):
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="edge"
             )
+            # its threads end with the model even if `close` is never called
+            weakref.finalize(self, self._executor.shutdown, wait=False)
         loop = asyncio.get_running_loop()
         call = functools.partial(self.generate, messages, options, tools)
         return await loop.run_in_executor(self._executor, call)
+
+    def close(self) -> None:
+        """Stop the worker threads `agenerate` started (a later `agenerate` starts new ones)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
     @property
     def _pad_id(self) -> int:
@@ -415,14 +437,14 @@ class TransformersModel(ChatBackend):
         with torch.inference_mode(), self._seeded(options.seed):
             cache = DynamicCache(config=self.model.config)
             if prompt_len > 1:
-                self.model(input_ids[:, :-1], past_key_values=cache, use_cache=True)
+                self.model(input_ids[:, :-1], use_cache=True, **{self._cache_kw: cache})
                 if rows > 1:
                     cache.batch_repeat_interleave(rows)
             batch_ids = input_ids.expand(rows, -1)
             out = self.model.generate(
                 input_ids=batch_ids,
                 attention_mask=torch.ones_like(batch_ids),
-                past_key_values=cache,
+                **{self._cache_kw: cache},
                 generation_config=config,
                 logits_processor=processors,
                 stopping_criteria=StoppingCriteriaList(criteria),

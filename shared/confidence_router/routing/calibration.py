@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.messages import MessagesInput
 from confidence_router.routing.cascade import CascadeRouter
+from confidence_router.routing.decision import escalates
 
 
 class Calibration(BaseModel):
@@ -54,21 +55,25 @@ def _check_share(value: float, field: str) -> None:
         raise ConfigurationError(field, f"must be in [0, 1], got {value!r}")
 
 
+_BELOW_ONE = math.nextafter(1.0, 0.0)
+
+
 def _cut(values: Sequence[float], k: int) -> float:
-    """The value between the k lowest of sorted `values` and the rest (0 and 1 at the ends)."""
+    """The value between the k lowest of sorted `values` and the rest (0 and 1 at the ends).
+    A cut that must keep some answers stays below 1 (threshold 1 escalates everything)."""
     if k == 0:
         return 0.0
     if k == len(values):
         return 1.0
-    return (values[k - 1] + values[k]) / 2
+    return min((values[k - 1] + values[k]) / 2, _BELOW_ONE)
 
 
 def threshold_for_share(confidences: Sequence[float], target_cloud_share: float) -> float:
     """The threshold that escalates round(share * n) of these confidences (escalate iff c < t).
 
     With sorted confidences c and k items to escalate, it is the midpoint between c[k-1] and c[k],
-    so small changes in a confidence do not flip the count; k=0 gives 0, k=n gives 1 (an answer
-    with confidence exactly 1 can never escalate). Ties at the cut make the count fall short.
+    so small changes in a confidence do not flip the count; k=0 gives 0, k=n gives 1 (which
+    escalates everything, see `escalates`). Ties at the cut make the count fall short.
     """
     _check_share(target_cloud_share, "target_cloud_share")
     values = sorted(confidences)
@@ -135,7 +140,7 @@ def calibrate_threshold(
     probe = router.with_band(None).with_early_exit(None)
     confidences = _assess_all(probe, prompts, max_new_tokens, progress)
     threshold = threshold_for_share(confidences, target_cloud_share)
-    achieved = sum(c < threshold for c in confidences) / len(confidences)
+    achieved = sum(escalates(c, threshold) for c in confidences) / len(confidences)
     return Calibration(
         threshold=threshold,
         target_cloud_share=target_cloud_share,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
+import math
+import numbers
+import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +26,7 @@ from confidence_router.errors import (
 from confidence_router.generation import (
     DEADLINE,
     EARLY_EXIT,
+    MAX_NEW_TOKENS,
     Generation,
     GenerationOptions,
     Usage,
@@ -42,6 +47,7 @@ from confidence_router.routing.decision import (
     Reason,
     RoutedResponse,
     Stage,
+    escalates,
 )
 from confidence_router.routing.failure import (
     FailurePolicy,
@@ -55,12 +61,14 @@ from confidence_router.routing.failure import (
 )
 from confidence_router.routing.tool_validation import tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
+from confidence_router.uncertainty.base import score_keys
 from confidence_router.uncertainty.running_confidence import RunningConfidence
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 ToolsInput = Sequence[Mapping[str, Any]] | None
 Band = tuple[float, float]
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound="CascadeRouter")
 # Reasons for which the edge answer could not be scored: no confidence is reported.
 _UNSCORED = frozenset(
     {
@@ -68,17 +76,49 @@ _UNSCORED = frozenset(
         Reason.INVALID_TOOL_CALL,
         Reason.NO_TOOL_CALL,
         Reason.EDGE_TIMEOUT,
+        Reason.EDGE_FAILED,
     }
 )
 # Edge answers a failed cloud call may fall back to: complete, scored answers only.
-_FALLBACK_REASONS = frozenset({Reason.LOW_CONFIDENCE})
+_FALLBACK_REASONS = frozenset({Reason.LOW_CONFIDENCE, Reason.PREDICTED_CLOUD})
 RUNNING_CONFIDENCE = "running_confidence"  # `RoutedResponse.estimator` on an early exit
 
 
 def check_threshold(value: float, field: str = "threshold") -> float:
-    """A threshold must be a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+    """A threshold must be a real number in [0, 1] (NumPy scalars included)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or math.isnan(float(value))
+        or not 0.0 <= float(value) <= 1.0
+    ):
         raise ConfigurationError(field, f"must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_tokens(value: int | None, field: str, optional: bool = False) -> int | None:
+    """A token cap: an integer in [1, MAX_NEW_TOKENS] (None allowed when `optional`)."""
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 1 <= int(value) <= MAX_NEW_TOKENS
+    ):
+        raise ConfigurationError(
+            field, f"must be an integer in [1, {MAX_NEW_TOKENS}], got {value!r}"
+        )
+    return int(value)
+
+
+def check_temperature(value: float) -> float:
+    """A sampling temperature in (0, 5]."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 < float(value) <= 5.0
+    ):
+        raise ConfigurationError("temperature", f"must be a number in (0, 5], got {value!r}")
     return float(value)
 
 
@@ -110,6 +150,7 @@ class BackendCall:
     messages: list[ChatMessage]
     options: GenerationOptions
     tools: list[dict[str, Any]]
+    tier: str = "edge"  # which tier this call is for: one backend may serve both
 
 
 @dataclass(frozen=True)
@@ -130,6 +171,46 @@ class EdgeAssessment:
     reason: Reason | None = None
     stage: Stage | None = None
     estimator: str | None = None
+    error: str | None = None  # why the edge failed (`edge_failed` / `edge_timeout`), masked
+
+
+class _CallPool:
+    """Runs backend calls whose deadline the backend cannot honour itself (`_call`) in one
+    bounded pool per router (threads are reused; a call cut off at its deadline keeps its worker
+    until the backend returns, and at most `workers` such calls run at once)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self.workers, thread_name_prefix="router-call"
+                )
+            return self._executor
+
+    def call(self, call: BackendCall) -> Generation:
+        """One backend call; a deadline the backend does not honour itself is enforced here."""
+        left = seconds_left(call.options.deadline)
+        if left is None or call.backend.capabilities.deadline:
+            return call.backend.generate(call.messages, call.options, call.tools)
+        future = self._pool().submit(call.backend.generate, call.messages, call.options, call.tools)
+        try:
+            return future.result(timeout=left)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # never started: it never will
+            raise DeadlineExceededError(
+                f"{call.backend.model_name!r} did not answer before the deadline", tier=call.tier
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
 
 
 class CascadeRouter:
@@ -207,17 +288,21 @@ class CascadeRouter:
         )
         self.early_exit_min_tokens = early_exit_min_tokens
         self.early_exit_window = early_exit_window
-        if max_new_tokens < 1:
-            raise ConfigurationError("max_new_tokens", f"must be >= 1, got {max_new_tokens}")
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency", f"must be >= 1, got {max_concurrency}")
-        self.max_new_tokens = max_new_tokens
-        self.cloud_max_new_tokens = cloud_max_new_tokens or max_new_tokens
-        self.temperature = temperature
+        self.max_new_tokens = cast(int, check_tokens(max_new_tokens, "max_new_tokens"))
+        self.cloud_max_new_tokens = (
+            check_tokens(cloud_max_new_tokens, "cloud_max_new_tokens", optional=True)
+            or self.max_new_tokens
+        )
+        self.temperature = check_temperature(temperature)
         self.prices = {"edge": Pricing(), "cloud": Pricing(), **dict(prices or {})}
         self.max_concurrency = max_concurrency
+        # runs the calls of backends that cannot honour a deadline themselves (see `_call`)
+        self._pool = _CallPool(max_concurrency)
         self._set_policy(failure_policy or FailurePolicy())
         self._check_capabilities()
+        self._keys = score_keys([*self.estimators, self.stage_estimator])
 
     def _set_policy(self, policy: FailurePolicy) -> None:
         if not isinstance(policy, FailurePolicy):
@@ -314,31 +399,35 @@ class CascadeRouter:
             }
         )
 
-    def _copy(self) -> CascadeRouter:
-        clone = object.__new__(CascadeRouter)
-        clone.__dict__.update(self.__dict__)
-        return clone
+    def _copy(self: _R) -> _R:
+        """A shallow copy of the same class (a `PredictiveRouter` stays one), sharing the models,
+        estimators, breaker and pool."""
+        return copy.copy(self)
 
-    def with_threshold(self, threshold: float) -> CascadeRouter:
+    def key(self, estimator: Estimator) -> str:
+        """The key `estimator`'s score is recorded under in `scores` (see `score_keys`)."""
+        return self._keys[id(estimator)]
+
+    def with_threshold(self: _R, threshold: float) -> _R:
         """A copy sharing the same models, with another threshold."""
         clone = self._copy()
         clone.threshold = check_threshold(threshold)
         return clone
 
-    def with_band(self, band: tuple[float, float] | None) -> CascadeRouter:
+    def with_band(self: _R, band: tuple[float, float] | None) -> _R:
         """A copy sharing the same models, with another band (None: not staged)."""
         clone = self._copy()
         clone.band = check_band(band)
         clone._check_capabilities()
         return clone
 
-    def with_failure_policy(self, policy: FailurePolicy) -> CascadeRouter:
+    def with_failure_policy(self: _R, policy: FailurePolicy) -> _R:
         """A copy sharing the same models, with another failure policy (and its own breaker)."""
         clone = self._copy()
         clone._set_policy(policy)
         return clone
 
-    def with_early_exit(self, floor: float | None) -> CascadeRouter:
+    def with_early_exit(self: _R, floor: float | None) -> _R:
         """A copy sharing the same models, with another early-exit floor (None: off)."""
         clone = self._copy()
         clone.early_exit_floor = (
@@ -359,7 +448,7 @@ class CascadeRouter:
         greedy = generation.greedy
         if tool_choice is not None and not greedy.tool_calls:
             return generation, Reason.NO_TOOL_CALL
-        if greedy.num_tokens == 0 and not greedy.tool_calls:
+        if not greedy.text.strip() and not greedy.tool_calls:
             return generation, Reason.EMPTY_EDGE_ANSWER
         if greedy.tool_calls:
             if any(tool_call_problem(call, tools) for call in greedy.tool_calls):
@@ -367,15 +456,17 @@ class CascadeRouter:
             generation = replace(generation, greedy=greedy.focused())
         return generation, None
 
-    @staticmethod
     def _scores(
-        messages: list[ChatMessage], generation: Generation, estimators: Sequence[Estimator]
+        self,
+        messages: list[ChatMessage],
+        generation: Generation,
+        estimators: Sequence[Estimator],
     ) -> dict[str, float] | None:
-        """Each estimator's confidence (keyed by name; one request's statistics shared), or None
-        when the answer has nothing to score."""
+        """Each estimator's confidence (keyed by `key`; one request's statistics shared), or
+        None when the answer has nothing to score."""
         stats = RequestStatistics(messages, generation)
         try:
-            return {e.name: e.confidence(stats) for e in estimators}
+            return {self.key(e): e.confidence(stats) for e in estimators}
         except InvalidInputError:
             return None
 
@@ -391,7 +482,13 @@ class CascadeRouter:
         scores = None if failed else self._scores(messages, generation, self.estimators)
         if scores is None:
             return 0.0, {}, failed or Reason.EMPTY_EDGE_ANSWER
-        return scores[self.estimator.name], scores, None
+        return scores[self.key(self.estimator)], scores, None
+
+    def score(self, messages: MessagesInput, generation: Generation) -> dict[str, float]:
+        """Every (non-stage) estimator's confidence for an edge generation made elsewhere
+        (keyed by `key`); empty when the answer cannot be scored. For offline evaluation."""
+        msgs = normalize_messages(messages)
+        return self._score(msgs, generation, [])[1]
 
     def _prepare(
         self,
@@ -404,6 +501,12 @@ class CascadeRouter:
         tool_defs, required = normalize_tool_choice(tool_choice, normalize_tools(tools))
         limit = self.threshold if threshold is None else check_threshold(threshold)
         return msgs, tool_defs, limit, required
+
+    @staticmethod
+    def _check_call(max_new_tokens: int | None, deadline_s: float | None) -> None:
+        """Per-call settings, checked before anything runs or any breaker slot is taken."""
+        check_tokens(max_new_tokens, "max_new_tokens", optional=True)
+        check_seconds(deadline_s, "deadline_s")
 
     def _cloud_options(
         self,
@@ -445,7 +548,7 @@ class CascadeRouter:
             reason=reason,
             confidence=assessment.confidence if assessment is not None and scored else None,
             scores=assessment.scores if assessment else {},
-            estimator=(assessment.estimator if assessment else None) or self.estimator.name,
+            estimator=(assessment.estimator if assessment else None) or self.key(self.estimator),
             threshold=threshold,
             stage=assessment.stage if assessment else None,
             band=self.band,
@@ -464,17 +567,24 @@ class CascadeRouter:
         )
 
     def _skip_edge(self, msgs: list[ChatMessage], tools: list[dict[str, Any]]) -> Reason | None:
-        if tools and not self.edge.capabilities.tools:
+        """Why the edge cannot take this request at all (None: it can)."""
+        caps = self.edge.capabilities
+        if not caps.multimodal and any(m.has_media for m in msgs):
+            return Reason.UNSUPPORTED_CONTENT
+        if tools and not caps.tools:
             return Reason.EDGE_NO_TOOLS
         return None
 
     def outcome(self, assessment: EdgeAssessment, threshold: float | None = None) -> Reason:
         """The routing rule: why this assessment stays at the edge or escalates. A decision made
-        while assessing (see `EdgeAssessment.reason`) stands; else confidence vs threshold."""
+        while assessing (see `EdgeAssessment.reason`) stands; else `escalates(confidence,
+        threshold)`."""
         threshold = self.threshold if threshold is None else check_threshold(threshold)
         if assessment.reason is not None:
             return assessment.reason
-        return Reason.LOW_CONFIDENCE if assessment.confidence < threshold else Reason.CONFIDENT
+        if escalates(assessment.confidence, threshold):
+            return Reason.LOW_CONFIDENCE
+        return Reason.CONFIDENT
 
     # -- one request as a plan: it yields backend calls, a sync or async driver runs them --------
 
@@ -488,9 +598,12 @@ class CascadeRouter:
         stop: Sequence[str] | None,
         started: float,
         deadline: float | None = None,
+        keep_edge: bool = False,
     ) -> Generator[BackendCall, Generation, EdgeAssessment]:
         """Score the edge's first generation; when staged and inside the band, ask the edge for
-        the samples (a second call) and score the full stage."""
+        the samples (a second call) and score the full stage. With `keep_edge` (a predictive
+        router kept the request at the edge) only what needs no samples is scored and nothing
+        but an unusable answer escalates."""
 
         def done(
             confidence: float,
@@ -499,59 +612,67 @@ class CascadeRouter:
             stage: Stage | None = None,
             estimator: str | None = None,
             final: Generation = generation,
+            error: str | None = None,
         ) -> EdgeAssessment:
             elapsed = time.perf_counter() - started
             return EdgeAssessment(
-                msgs, final, confidence, scores, elapsed, reason, stage, estimator
+                msgs, final, confidence, scores, elapsed, reason, stage, estimator, error
             )
 
-        if generation.greedy.finish_reason == DEADLINE:
-            return done(0.0, {}, Reason.EDGE_TIMEOUT)
-        if generation.greedy.finish_reason == EARLY_EXIT:
+        greedy = generation.greedy
+        if greedy.finish_reason == DEADLINE or any(
+            a.finish_reason == DEADLINE for a in generation.samples
+        ):
+            return done(0.0, {}, Reason.EDGE_TIMEOUT)  # staged or not: cut answers never count
+        if greedy.finish_reason == EARLY_EXIT:
             running = RunningConfidence(window=self.early_exit_window)
-            for logprob in generation.greedy.token_logprobs:
+            for logprob in greedy.token_logprobs:
                 running.push(logprob)
             return done(running.value, {}, Reason.EARLY_EXIT, None, RUNNING_CONFIDENCE)
-        if self.band is None:
+        decider = self.key(self.estimator)
+        if self.band is None and not keep_edge:
             confidence, scores, failed = self._score(msgs, generation, tools, tool_choice)
-            return done(confidence, scores, failed, None, self.estimator.name)
+            return done(confidence, scores, failed, None, decider)
         scorable, failed = self._scorable(generation, tools, tool_choice)
-        if failed is None:
-            stats = RequestStatistics(msgs, scorable)
-            try:
-                cheap_confidence = self.stage_estimator.confidence(stats)
-                scores = {self.stage_estimator.name: cheap_confidence}
-                scores.update(
-                    (e.name, e.confidence(stats)) for e in self.estimators if not e.needs_samples
-                )
-            except InvalidInputError:
-                failed = Reason.EMPTY_EDGE_ANSWER
-        if failed is not None:
-            return done(0.0, {}, failed)
+        cheap = [self.stage_estimator, *(e for e in self.estimators if not e.needs_samples)]
+        cheap_scores = None if failed else self._scores(msgs, scorable, cheap)
+        if cheap_scores is None:
+            return done(0.0, {}, failed or Reason.EMPTY_EDGE_ANSWER)
+        scores = cheap_scores
+        stage_key = self.key(self.stage_estimator)
+        cheap_confidence = scores[stage_key]
+        if keep_edge:
+            named = decider if decider in scores else stage_key
+            return done(scores[named], scores, None, None, named)
+        assert self.band is not None
         low, high = self.band
         if not low <= cheap_confidence < high:
             decided = Reason.CONFIDENT if cheap_confidence >= high else Reason.LOW_CONFIDENCE
-            return done(cheap_confidence, scores, decided, "cheap", self.stage_estimator.name)
+            return done(cheap_confidence, scores, decided, "cheap", stage_key)
         final = generation
         full = [e for e in self.estimators if e.needs_samples]
         if full:
             options = self.sample_options(max_new_tokens, stop, tool_choice)
-            samples = yield BackendCall(
-                self.edge, msgs, options.model_copy(update={"deadline": deadline}), tools
-            )
-            if any(a.finish_reason == DEADLINE for a in samples.samples):
-                return done(0.0, {}, Reason.EDGE_TIMEOUT)
+            try:
+                sampled = yield BackendCall(
+                    self.edge, msgs, options.model_copy(update={"deadline": deadline}), tools
+                )
+            except Exception as exc:  # the first call's answer, usage and time are kept
+                if is_request_error(exc):
+                    raise
+                timed_out = isinstance(exc, DeadlineExceededError)
+                reason = Reason.EDGE_TIMEOUT if timed_out else Reason.EDGE_FAILED
+                return done(0.0, {}, reason, error=describe(exc, self._secrets))
             final = replace(
-                generation,
-                samples=samples.samples,
-                usage=generation.usage + samples.usage,
+                generation, samples=sampled.samples, usage=generation.usage + sampled.usage
             )
+            if any(a.finish_reason == DEADLINE for a in sampled.samples):
+                return done(0.0, {}, Reason.EDGE_TIMEOUT, final=final)
             more = self._scores(msgs, replace(final, greedy=scorable.greedy), full)
             if more is None:
                 return done(0.0, {}, Reason.EMPTY_EDGE_ANSWER, final=final)
             scores = {**scores, **more}
-        name = self.estimator.name
-        return done(scores[name], scores, None, "full", name, final)
+        return done(scores[decider], scores, None, "full", decider, final)
 
     def _deadlines(self, deadline_s: float | None) -> tuple[float | None, float | None]:
         """(request deadline, edge deadline) as `time.monotonic()` instants (None: none)."""
@@ -566,6 +687,22 @@ class CascadeRouter:
     def _secrets(self) -> list[str]:
         return [*self.edge.secret_values(), *self.cloud.secret_values()]
 
+    def _edge_call(
+        self,
+        msgs: list[ChatMessage],
+        tools: list[dict[str, Any]],
+        tool_choice: str | None,
+        max_new_tokens: int | None,
+        stop: Sequence[str] | None,
+        deadline: float | None,
+        keep_edge: bool,
+    ) -> BackendCall:
+        options = self.edge_options(max_new_tokens, stop, tool_choice)
+        update: dict[str, Any] = {"deadline": deadline}
+        if keep_edge:  # nothing is decided on samples or a running confidence
+            update.update(num_samples=0, early_exit_floor=None)
+        return BackendCall(self.edge, msgs, options.model_copy(update=update), tools)
+
     def _plan(
         self,
         msgs: list[ChatMessage],
@@ -577,17 +714,20 @@ class CascadeRouter:
         edge_only: bool = False,
         deadline_s: float | None = None,
         skip_edge: Reason | None = None,
+        keep_edge: bool = False,
     ) -> Generator[BackendCall, Generation, RoutedResponse | EdgeAssessment]:
+        """One request as a plan of backend calls. `skip_edge`: go straight to the cloud for
+        this reason; `keep_edge`: return the edge's answer unless it cannot be used at all."""
+        self._check_call(max_new_tokens, deadline_s)
         started = time.perf_counter()
         deadline, edge_deadline = self._deadlines(deadline_s)
         assessment: EdgeAssessment | None = None
         edge_error: str | None = None
         reason = skip_edge or self._skip_edge(msgs, tools)
         if reason is None:
-            options = self.edge_options(max_new_tokens, stop, tool_choice)
             try:
-                generation = yield BackendCall(
-                    self.edge, msgs, options.model_copy(update={"deadline": edge_deadline}), tools
+                generation = yield self._edge_call(
+                    msgs, tools, tool_choice, max_new_tokens, stop, edge_deadline, keep_edge
                 )
                 assessment = yield from self._assess(
                     msgs,
@@ -598,13 +738,16 @@ class CascadeRouter:
                     stop,
                     started,
                     edge_deadline,
+                    keep_edge,
                 )
             except PromptTooLongError:
+                if edge_only:
+                    raise
                 reason = Reason.PROMPT_TOO_LONG
             except Exception as exc:  # an edge failure escalates (FailurePolicy)
-                if edge_only or is_request_error(exc):
+                if is_request_error(exc):
                     raise
-                if not self.failure_policy.escalate_edge_errors:
+                if edge_only or not self.failure_policy.escalate_edge_errors:
                     secrets = self._secrets
                     error = as_backend_error(exc, "edge", secrets)
                     raise error from safe_cause(exc, secrets)
@@ -614,7 +757,8 @@ class CascadeRouter:
             else:
                 if edge_only:
                     return assessment
-                reason = self.outcome(assessment, limit)
+                reason = self.outcome(assessment, 0.0 if keep_edge else limit)
+                edge_error = assessment.error
         if reason is Reason.CONFIDENT and assessment is not None:
             return self._response(
                 answer=assessment.generation,
@@ -626,53 +770,88 @@ class CascadeRouter:
             )
         if edge_only:
             raise InvalidInputError(f"the edge cannot answer this request ({reason.value})")
-
-        def failed(exc: BaseException) -> RoutedResponse:
-            return self._cloud_failed(exc, assessment, reason, limit, started, edge_error)
-
+        options = self._cloud_options(max_new_tokens, stop, tool_choice)  # before any slot
+        failure: BaseException | None = None
         if deadline is not None and seconds_left(deadline) == 0.0:
-            return failed(
-                DeadlineExceededError(
-                    "the request's deadline passed before the cloud was called", tier="cloud"
-                )
+            failure = DeadlineExceededError(
+                "the request's deadline passed before the cloud was called", tier="cloud"
             )
-        if not self.breaker.allow():
+        elif not self.breaker.allow():
             wait = self.breaker.retry_in()
-            return failed(
-                CircuitOpenError(
-                    f"cloud model {self.cloud.model_name!r} failed "
-                    f"{self.breaker.failures} times in a row; not called for another {wait:.1f} s",
-                    retry_in_s=wait,
+            failure = CircuitOpenError(
+                f"cloud model {self.cloud.model_name!r} failed "
+                f"{self.breaker.failures} times in a row; not called for another {wait:.1f} s",
+                retry_in_s=wait,
+            )
+        if failure is None:
+            cloud_start = time.perf_counter()
+            try:
+                answer = yield BackendCall(
+                    self.cloud,
+                    msgs,
+                    options.model_copy(update={"deadline": deadline}),
+                    tools,
+                    tier="cloud",
                 )
-            )
-        cloud_start = time.perf_counter()
-        options = self._cloud_options(max_new_tokens, stop, tool_choice)
-        try:
-            answer = yield BackendCall(
-                self.cloud, msgs, options.model_copy(update={"deadline": deadline}), tools
-            )
-        except GeneratorExit:
-            self.breaker.release()
-            raise
-        except Exception as exc:  # the failure policy decides (FailurePolicy)
-            if counts_against_cloud(exc) and not is_request_error(exc):
-                self.breaker.record_failure()
-            else:
+            except GeneratorExit:
                 self.breaker.release()
+                raise
+            except Exception as exc:  # the failure policy decides (FailurePolicy)
+                if counts_against_cloud(exc) and not is_request_error(exc):
+                    self.breaker.record_failure()
+                else:
+                    self.breaker.release()
+                if is_request_error(exc):
+                    raise
+                failure = exc
+            else:
+                self.breaker.record_success()
+                response = self._response(
+                    answer=answer,
+                    route="cloud",
+                    reason=reason,
+                    threshold=limit,
+                    started=started,
+                    assessment=assessment,
+                    cloud_s=time.perf_counter() - cloud_start,
+                )
+                return response.model_copy(update={"error": edge_error}) if edge_error else response
+        if assessment is None and reason is Reason.PREDICTED_CLOUD:
+            # predicted to need the cloud, which failed: the edge's answer is the fallback
+            assessment = yield from self._fallback_assessment(
+                msgs, tools, tool_choice, max_new_tokens, stop, deadline, started
+            )
+        assert failure is not None
+        return self._cloud_failed(failure, assessment, reason, limit, started, edge_error)
+
+    def _fallback_assessment(
+        self,
+        msgs: list[ChatMessage],
+        tools: list[dict[str, Any]],
+        tool_choice: str | None,
+        max_new_tokens: int | None,
+        stop: Sequence[str] | None,
+        deadline: float | None,
+        started: float,
+    ) -> Generator[BackendCall, Generation, EdgeAssessment | None]:
+        """The edge's answer for a request the cloud should have answered and could not, or
+        None when the edge cannot give a usable one either."""
+        if self._skip_edge(msgs, tools) is not None:
+            return None
+        if deadline is not None and seconds_left(deadline) == 0.0:
+            return None
+        try:
+            generation = yield self._edge_call(
+                msgs, tools, tool_choice, max_new_tokens, stop, deadline, keep_edge=True
+            )
+            assessment = yield from self._assess(
+                msgs, generation, tools, tool_choice, max_new_tokens, stop, started, deadline, True
+            )
+        except Exception as exc:
             if is_request_error(exc):
                 raise
-            return failed(exc)
-        self.breaker.record_success()
-        response = self._response(
-            answer=answer,
-            route="cloud",
-            reason=reason,
-            threshold=limit,
-            started=started,
-            assessment=assessment,
-            cloud_s=time.perf_counter() - cloud_start,
-        )
-        return response.model_copy(update={"error": edge_error}) if edge_error else response
+            return None
+        return assessment if assessment.reason is None else None
 
     def _cloud_failed(
         self,
@@ -715,24 +894,6 @@ class CascadeRouter:
     # -- drivers: run a plan's backend calls (sync or async), honouring deadlines ---------------
 
     @staticmethod
-    def _call(call: BackendCall) -> Generation:
-        """One backend call; a deadline the backend does not honour itself is enforced here."""
-        left = seconds_left(call.options.deadline)
-        if left is None or call.backend.capabilities.deadline:
-            return call.backend.generate(call.messages, call.options, call.tools)
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        try:
-            future = pool.submit(call.backend.generate, call.messages, call.options, call.tools)
-            return future.result(timeout=left)
-        except concurrent.futures.TimeoutError:
-            raise DeadlineExceededError(
-                f"{call.backend.model_name!r} did not answer before the deadline",
-                tier=getattr(call.backend, "tier", "cloud"),
-            ) from None
-        finally:
-            pool.shutdown(wait=False)
-
-    @staticmethod
     async def _acall(call: BackendCall) -> Generation:
         """Async `_call`."""
         left = seconds_left(call.options.deadline)
@@ -744,7 +905,7 @@ class CascadeRouter:
         except TimeoutError:
             raise DeadlineExceededError(
                 f"{call.backend.model_name!r} did not answer before the deadline",
-                tier=getattr(call.backend, "tier", "cloud"),
+                tier=call.tier,
             ) from None
 
     @staticmethod
@@ -767,7 +928,7 @@ class CascadeRouter:
             while True:
                 sent = False
                 try:
-                    if stream and call.backend is self.cloud:
+                    if stream and call.tier == "cloud":
                         result: Generation | None = None
                         for piece in call.backend.stream(call.messages, call.options, call.tools):
                             if piece.generation is not None:
@@ -778,7 +939,7 @@ class CascadeRouter:
                         if result is None:
                             raise BackendError("the stream ended without its answer", tier="cloud")
                     else:
-                        result = self._call(call)
+                        result = self._pool.call(call)
                 except Exception as exc:  # the plan decides what a failure means
                     call = plan.throw(self._interrupted(exc) if sent else exc)
                 else:
@@ -795,7 +956,7 @@ class CascadeRouter:
             while True:
                 sent = False
                 try:
-                    if stream and call.backend is self.cloud:
+                    if stream and call.tier == "cloud":
                         result: Generation | None = None
                         async for piece in call.backend.astream(
                             call.messages, call.options, call.tools
@@ -905,7 +1066,13 @@ class CascadeRouter:
             async with gate:
                 return await self.aroute(request, tools, **kwargs)
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        # a TaskGroup: when one request raises, the others are cancelled, not left running
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(r)) for r in requests]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
 
     def stream(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ Tier = Literal["edge", "cloud"]
 Stage = Literal["cheap", "full"]
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a request ended where it did."""
 
     CONFIDENT = "confident"  # edge confidence >= threshold (staged: or cheap confidence >= band)
@@ -22,6 +22,7 @@ class Reason(str, Enum):
     EARLY_EXIT = "early_exit"  # the running confidence fell below the floor while generating
     EDGE_NO_TOOLS = "edge_no_tools"  # tools were bound and the edge cannot call tools
     PROMPT_TOO_LONG = "prompt_too_long"  # the prompt does not fit the edge's context window
+    UNSUPPORTED_CONTENT = "unsupported_content"  # content the edge cannot read (e.g. an image)
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
     INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call does not fit the tool schema
     NO_TOOL_CALL = "no_tool_call"  # tool_choice asked for a tool call and the edge answered in text
@@ -31,6 +32,12 @@ class Reason(str, Enum):
         "predicted_cloud"  # a predictive router sent it to the cloud before generating
     )
     PREDICTED_EDGE = "predicted_edge"  # a predictive router kept it at the edge before generating
+
+
+def escalates(confidence: float, threshold: float) -> bool:
+    """The routing rule: escalate iff confidence < threshold, and always at threshold 1 (so
+    "send everything to the cloud" is a threshold, even for answers of confidence exactly 1)."""
+    return threshold >= 1.0 or confidence < threshold
 
 
 class Pricing(BaseModel):

@@ -2,12 +2,15 @@
 
 A predictive router (`confidence_router.routers`) maps the query's embedding to P(cloud wins).
 The embedded text is the content of the last user message (as RouteLLM embeds the prompt).
-`HybridRouter`: P >= high sends the request straight to the cloud (`predicted_cloud`); P < low
-keeps it at the edge (`predicted_edge`: the edge answer is returned whatever its confidence,
-unless it cannot be used at all, e.g. empty, which still escalates); the uncertain middle goes
-through the cascade (edge first, escalate on low confidence). `PredictiveRouter` is the hybrid
-with no middle (low = high = `threshold`). Both are `CascadeRouter`s: the same interface,
-failure policy, streaming and adapters. `scores["p_cloud"]` records the prediction.
+`HybridRouter`: P >= high sends the request straight to the cloud (`predicted_cloud`; if the
+cloud then fails, the edge answers, marked degraded, under `fallback="edge"`); P < low keeps it
+at the edge (`predicted_edge`: the edge answer is returned whatever its confidence, unless it
+cannot be used at all, e.g. empty, which still escalates; no samples are drawn, no band or early
+exit applies, and only the estimators that need no samples are scored); the uncertain middle
+goes through the cascade (edge first, escalate on low confidence). `PredictiveRouter` is the
+hybrid with no middle (low = high = `threshold`). Both are `CascadeRouter`s: the same
+interface, failure policy, streaming and adapters. `scores["p_cloud"]` records the prediction;
+a decision made by it reports `estimator` = the predictor's kind and `confidence` = 1 - P.
 """
 
 from __future__ import annotations
@@ -83,27 +86,29 @@ class HybridRouter(CascadeRouter):
         edge_only: bool = False,
         deadline_s: float | None = None,
         skip_edge: Reason | None = None,
+        keep_edge: bool = False,
     ) -> Generator[BackendCall, Generation, RoutedResponse | EdgeAssessment]:
+        self._check_call(max_new_tokens, deadline_s)
         p = self.p_cloud(msgs)
         low, high = self.predict_band
         args = (msgs, tools, limit, tool_choice, max_new_tokens, stop, edge_only, deadline_s)
+        decided: Reason | None = None
         if edge_only or low <= p < high:
-            result = yield from super()._plan(*args, skip_edge)
-            decided: Reason | None = None
+            result = yield from super()._plan(*args, skip_edge, keep_edge)
         elif p >= high:
-            result = yield from super()._plan(*args, Reason.PREDICTED_CLOUD)
             decided = Reason.PREDICTED_CLOUD
-        else:  # keep it at the edge: a cascade that never escalates on confidence
-            args = (msgs, tools, 0.0, tool_choice, max_new_tokens, stop, edge_only, deadline_s)
-            result = yield from super()._plan(*args, skip_edge)
+            result = yield from super()._plan(*args, decided)
+        else:  # kept at the edge: its answer comes back unless it cannot be used at all
             decided = Reason.PREDICTED_EDGE
+            result = yield from super()._plan(*args, skip_edge, True)
         if not isinstance(result, RoutedResponse):
             return result
         update: dict[str, Any] = {"scores": {**result.scores, "p_cloud": p}}
+        predicted = {"estimator": self.predictor.kind, "confidence": 1.0 - p}
         if decided is Reason.PREDICTED_EDGE and result.reason is Reason.CONFIDENT:
-            update.update(reason=decided, threshold=low)
+            update.update(reason=decided, threshold=low, **predicted)
         elif decided is Reason.PREDICTED_CLOUD:
-            update.update(estimator=self.predictor.kind, confidence=1.0 - p, threshold=high)
+            update.update(threshold=high, **predicted)
         return result.model_copy(update=update)
 
 

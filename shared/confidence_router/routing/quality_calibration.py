@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from confidence_router.errors import ConfigurationError, InvalidInputError
+from confidence_router.routing.decision import escalates
 
 
 def isotonic_fit(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -60,8 +61,8 @@ class QualityCalibration(BaseModel):
 def threshold_for_quality(
     confidences: Sequence[float], acceptable: Sequence[float | bool], target: float
 ) -> QualityCalibration:
-    """The smallest confidence whose fitted P(acceptable) >= `target` (1.0 past the largest
-    confidence when no answer reaches it: everything escalates)."""
+    """The smallest confidence whose fitted P(acceptable) >= `target`; 1.0 when no answer
+    reaches it, which escalates everything (`escalates`), answers of confidence 1 included."""
     if not 0.0 < target <= 1.0 or math.isnan(target):
         raise ConfigurationError("target_quality", f"must be in (0, 1], got {target!r}")
     outcomes = [float(a) for a in acceptable]
@@ -69,9 +70,9 @@ def threshold_for_quality(
         raise InvalidInputError("outcomes must be 0/1 (or booleans)")
     xs, fitted = isotonic_fit(confidences, outcomes)
     reached = [x for x, g in zip(xs, fitted, strict=True) if g >= target]
-    threshold = min(reached) if reached else min(1.0, math.nextafter(max(xs), math.inf))
-    c = np.asarray(confidences, dtype=float)
-    kept = c >= threshold
+    # reached only at confidence 1: keep those (a threshold of 1 would escalate them too)
+    threshold = min(min(reached), math.nextafter(1.0, 0.0)) if reached else 1.0
+    kept = np.asarray([not escalates(c, threshold) for c in confidences], dtype=bool)
     o = np.asarray(outcomes)
     return QualityCalibration(
         threshold=float(threshold),

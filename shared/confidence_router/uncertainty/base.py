@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from confidence_router.errors import InvalidInputError
@@ -47,13 +48,43 @@ class Estimator(ABC):
         return self
 
     def confidence(self, stats: RequestStatistics) -> float:
-        value = self.to_confidence(self.uncertainty(stats))
+        """`to_confidence(uncertainty(stats))` clipped to [0, 1]. One rule for broken statistics:
+        a NaN (or minus-infinite) uncertainty, or a NaN confidence, gives confidence 0, so a
+        NaN or infinite statistic can never keep an answer at the edge."""
+        uncertainty = self.uncertainty(stats)
+        if math.isnan(uncertainty) or uncertainty == -math.inf:
+            return 0.0
+        value = self.to_confidence(uncertainty)
         if math.isnan(value):
-            raise InvalidInputError(f"{self.name}: confidence is NaN")
+            return 0.0
         return min(1.0, max(0.0, value))
+
+    @property
+    def label(self) -> str:
+        """This configuration's description: the class's `name` and its settings, e.g.
+        `max_sequence_probability(normalize=False)` (see `score_keys`)."""
+        text = repr(self)
+        cls = type(self).__name__
+        return self.name + (text[len(cls) :] if text.startswith(cls) else f"({text})")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def score_keys(estimators: Sequence[Estimator]) -> dict[int, str]:
+    """The key each estimator's score is recorded under, by `id(estimator)`: its `name`, unless
+    an earlier estimator of the same name has another configuration (normalised and
+    unnormalised MSP, discrete and weighted SE), which then keeps the name while this one is
+    recorded under its `label`. Equal configurations share a key (they give the same score)."""
+    keys: dict[int, str] = {}
+    owners: dict[str, str] = {}  # name -> label of the configuration holding the plain name
+    for estimator in estimators:
+        if id(estimator) in keys:
+            continue
+        label = estimator.label
+        owner = owners.setdefault(estimator.name, label)
+        keys[id(estimator)] = estimator.name if owner == label else label
+    return keys
 
 
 def greedy_logprobs(stats: RequestStatistics, who: str) -> tuple[float, ...]:

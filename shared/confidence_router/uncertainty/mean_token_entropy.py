@@ -29,4 +29,4 @@ class MeanTokenEntropy(Estimator):
         return math.fsum(entropies) / len(entropies)
 
     def to_confidence(self, uncertainty: float) -> float:
-        return math.exp(-max(0.0, uncertainty))
+        return 0.0 if math.isnan(uncertainty) else math.exp(-max(0.0, uncertainty))

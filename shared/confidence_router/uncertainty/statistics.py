@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from confidence_router.generation import Generation
 from confidence_router.messages import ChatMessage
 
 
-class Statistic(str, Enum):
+class Statistic(StrEnum):
     """A statistic that a backend produces while generating."""
 
     GREEDY_LOGPROBS = "greedy_logprobs"  # per-token log-probs of the greedy answer
