@@ -11,7 +11,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
-from confidence_router import OpenAIChatModel, TransformersModel
+from confidence_router import LlamaCppModel, OpenAIChatModel
 from confidence_router.server import LlamaCppServer
 from langchain_confidence_router import ChatConfidenceRouter
 
@@ -22,7 +22,7 @@ def get_weather(city: str) -> str:
     return f"It is sunny and 22 degrees Celsius in {city}."
 
 
-edge = TransformersModel("qwen2.5-coder-0.5b-instruct")
+edge = LlamaCppModel()
 # Known limitation: llama.cpp's default chat handler renders the earlier tool call
 # with double-encoded arguments, and the cloud (0.5B or 1.5B) then tends to repeat
 # that call as text in its final answer. The routes printed are what this shows.

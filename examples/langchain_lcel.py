@@ -7,7 +7,7 @@ python examples/langchain_lcel.py
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from confidence_router import OpenAIChatModel, TransformersModel
+from confidence_router import LlamaCppModel, OpenAIChatModel
 from confidence_router.server import LlamaCppServer
 from langchain_confidence_router import ChatConfidenceRouter
 
@@ -16,7 +16,7 @@ QUESTIONS = ["What is the capital of France?", "What is 48 * 52? Show the steps.
 
 with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:
     chat = ChatConfidenceRouter(
-        edge=TransformersModel(),
+        edge=LlamaCppModel(),
         cloud=OpenAIChatModel(server.model_alias, base_url=server.base_url, timeout=300),
         threshold=0.6,
         max_new_tokens=96,

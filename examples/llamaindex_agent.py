@@ -13,7 +13,7 @@ import asyncio
 
 from llama_index.core.agent.workflow import AgentOutput, FunctionAgent, ToolCallResult
 
-from confidence_router import OpenAIChatModel, TransformersModel
+from confidence_router import LlamaCppModel, OpenAIChatModel
 from confidence_router.server import LlamaCppServer
 from llamaindex_confidence_router import ConfidenceRouterLLM
 
@@ -24,7 +24,7 @@ def get_weather(city: str) -> str:
 
 
 async def main() -> None:
-    edge = TransformersModel("qwen2.5-coder-0.5b-instruct")
+    edge = LlamaCppModel()
     # Known limitation: llama.cpp's default chat handler renders the earlier tool call
     # with double-encoded arguments, and the cloud (0.5B or 1.5B) then tends to repeat
     # that call as text in its final answer. The routes printed are what this shows.

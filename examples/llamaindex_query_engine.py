@@ -14,7 +14,7 @@ from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
-from confidence_router import OpenAIChatModel, TransformersModel
+from confidence_router import LlamaCppModel, OpenAIChatModel
 from confidence_router.server import LlamaCppServer
 from llamaindex_confidence_router import ConfidenceRouterLLM, MiniLMEmbedding, RoutingDecisionEvent
 
@@ -50,9 +50,7 @@ with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:
     cloud = OpenAIChatModel(
         server.model_alias, base_url=server.base_url, timeout=300, context_window=server.n_ctx
     )
-    llm = ConfidenceRouterLLM(
-        edge=TransformersModel(), cloud=cloud, threshold=0.6, max_new_tokens=64
-    )
+    llm = ConfidenceRouterLLM(edge=LlamaCppModel(), cloud=cloud, threshold=0.6, max_new_tokens=64)
     engine = index.as_query_engine(llm=llm, similarity_top_k=2)
     for question in QUESTIONS:
         print(f"Q: {question}")

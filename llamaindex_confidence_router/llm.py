@@ -32,7 +32,7 @@ from confidence_router import (
     Pricing,
     RoutedResponse,
 )
-from confidence_router.routing.adapter_router import ADOPTED_SETTINGS, adapter_router
+from confidence_router.routing.adapter_router import adapter_router, adopted_settings
 from confidence_router.routing.cascade import RouteChunk
 from confidence_router.uncertainty import Estimator
 from llamaindex_confidence_router.backend import as_backend
@@ -73,7 +73,9 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
     cloud: Any = Field(default=None, description="cloud backend or LlamaIndex LLM")
     estimator: str | Estimator = "max_sequence_probability"
     extra_estimators: list[str | Estimator] = Field(default_factory=list)
-    threshold: float = 0.5
+    # a threshold in [0, 1], a `DecisionRule` (e.g. `calibrate_threshold(...).rule`,
+    # `calibrate_risk(...).rule`) or a `BudgetController`
+    threshold: Any = 0.5
     max_new_tokens: int = 512
     cloud_max_new_tokens: int | None = None
     prices: dict[str, Pricing] | None = None
@@ -103,8 +105,8 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
             failure_policy=self.failure_policy,
         )
         if self.router_ is not None:
-            for name in ADOPTED_SETTINGS:
-                setattr(self, name, getattr(self._router, name))
+            for name, value in adopted_settings(self._router).items():
+                setattr(self, name, value)
 
     @classmethod
     def class_name(cls) -> str:

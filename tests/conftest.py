@@ -10,9 +10,25 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
-from tests.conftest_models import big_cloud, cloud, cloud_server, edge, qwen_edge  # noqa: F401
+from tests.conftest_models import (  # noqa: F401
+    big_cloud,
+    cloud,
+    cloud_server,
+    edge,
+    qwen_edge,
+    small_edge,
+    transformers_edge,
+)
 
-_REAL = {"edge", "cloud", "cloud_server", "qwen_edge", "big_cloud"}
+_REAL = {
+    "edge",
+    "cloud",
+    "cloud_server",
+    "qwen_edge",
+    "big_cloud",
+    "transformers_edge",
+    "small_edge",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

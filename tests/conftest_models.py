@@ -1,4 +1,5 @@
-"""Real-model fixtures: the bundled edge in-process, a real llama.cpp server on 127.0.0.1."""
+"""Real-model fixtures: bundled edges in-process on llama.cpp (the fast default runtime) and on
+transformers, a real llama.cpp server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from confidence_router import OpenAIChatModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from confidence_router.models.transformers import TransformersModel
 from confidence_router.server import LlamaCppServer
 
@@ -16,7 +18,23 @@ CLOUD_MODEL = os.environ.get("CONFIDENCE_ROUTER_TEST_CLOUD", "qwen2.5-coder-0.5b
 
 
 @pytest.fixture(scope="session")
-def edge() -> TransformersModel:
+def edge() -> Iterator[LlamaCppModel]:
+    """The default edge: Qwen2.5-Coder-0.5B-Instruct on llama.cpp (tool-capable)."""
+    with LlamaCppModel("qwen2.5-coder-0.5b-instruct") as model:
+        yield model
+
+
+@pytest.fixture(scope="session")
+def small_edge() -> Iterator[LlamaCppModel]:
+    """SmolLM2-135M on llama.cpp: its chat template has no tools (the tests of requests an edge
+    cannot take need one)."""
+    with LlamaCppModel("smollm2-135m-instruct") as model:
+        yield model
+
+
+@pytest.fixture(scope="session")
+def transformers_edge() -> TransformersModel:
+    """The transformers runtime, for the tests of that backend itself."""
     return TransformersModel("smollm2-135m-instruct")
 
 
@@ -48,6 +66,6 @@ def big_cloud() -> Iterator[OpenAIChatModel]:
 
 
 @pytest.fixture(scope="session")
-def qwen_edge() -> TransformersModel:
-    """A tool-capable edge in-process (its chat template has tools), for the agent tests."""
-    return TransformersModel("qwen2.5-coder-0.5b-instruct")
+def qwen_edge(edge: LlamaCppModel) -> LlamaCppModel:
+    """The tool-capable edge of the agent tests: the default edge."""
+    return edge

@@ -21,12 +21,14 @@ from confidence_router.errors import (
 )
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage, ToolCall
-from confidence_router.models import OpenAIChatModel
+from confidence_router.models import OpenAIChatModel, load_edge
 from confidence_router.routing import (
     BandCalibration,
+    BudgetController,
     Calibration,
     CascadeRouter,
     CircuitBreaker,
+    DecisionRule,
     FailurePolicy,
     HybridRouter,
     PredictiveRouter,
@@ -35,10 +37,12 @@ from confidence_router.routing import (
     RouteChunk,
     RoutedResponse,
     calibrate_band,
+    calibrate_risk,
     calibrate_threshold,
 )
 
 if TYPE_CHECKING:
+    from confidence_router.models.llama_cpp import LlamaCppModel
     from confidence_router.models.transformers import TransformersModel
 
 __version__ = "0.1.0"
@@ -50,6 +54,10 @@ def __getattr__(name: str) -> object:
         from confidence_router.models.transformers import TransformersModel
 
         return TransformersModel
+    if name == "LlamaCppModel":
+        from confidence_router.models.llama_cpp import LlamaCppModel
+
+        return LlamaCppModel
     raise AttributeError(f"module 'confidence_router' has no attribute {name!r}")
 
 
@@ -57,6 +65,7 @@ __all__ = [
     "Answer",
     "BackendError",
     "BandCalibration",
+    "BudgetController",
     "Calibration",
     "CapabilityError",
     "CascadeRouter",
@@ -68,11 +77,13 @@ __all__ = [
     "ConfidenceRouterError",
     "ConfigurationError",
     "DeadlineExceededError",
+    "DecisionRule",
     "FailurePolicy",
     "Generation",
     "GenerationOptions",
     "HybridRouter",
     "InvalidInputError",
+    "LlamaCppModel",
     "ModelLoadError",
     "OpenAIChatModel",
     "PredictiveRouter",
@@ -87,5 +98,7 @@ __all__ = [
     "Usage",
     "__version__",
     "calibrate_band",
+    "calibrate_risk",
     "calibrate_threshold",
+    "load_edge",
 ]

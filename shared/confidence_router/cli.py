@@ -49,8 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
     demo.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")
     demo.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    demo.add_argument(
+        "--edge-runtime",
+        choices=["auto", "llama_cpp", "transformers"],
+        default="auto",
+        help="in-process runtime of the edge (auto: llama.cpp when installed)",
+    )
     demo.add_argument("--max-new-tokens", type=int, default=64)
-    cal = sub.add_parser("calibrate", help="threshold that escalates a target share of prompts")
+    demo.add_argument("--rule", type=Path, help="a decision rule's JSON (calibrate --out)")
+    cal = sub.add_parser(
+        "calibrate", help="a decision rule for a cloud share, a quality target or a risk bound"
+    )
     cal.add_argument("--prompts", type=Path, required=True, help=".txt or .jsonl(.gz) prompts")
     goal = cal.add_mutually_exclusive_group(required=True)
     goal.add_argument("--target-cloud-share", type=_share)
@@ -59,7 +68,22 @@ def _parser() -> argparse.ArgumentParser:
         type=_share,
         help="P(a kept edge answer is acceptable); the .jsonl rows need 'acceptable' (0/1)",
     )
+    goal.add_argument(
+        "--target-risk",
+        type=_share,
+        metavar="ALPHA",
+        help="certify error <= ALPHA among kept answers w.p. >= 1 - --delta (rows need "
+        "'acceptable')",
+    )
+    cal.add_argument("--delta", type=_share, default=0.1, help="with --target-risk")
+    cal.add_argument("--out", type=Path, help="also write the decision rule's JSON here")
     cal.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    cal.add_argument(
+        "--edge-runtime",
+        choices=["auto", "llama_cpp", "transformers"],
+        default="auto",
+        help="in-process runtime of the edge (auto: llama.cpp when installed)",
+    )
     cal.add_argument("--estimator", default="max_sequence_probability")
     cal.add_argument("--max-new-tokens", type=int, default=128)
     from confidence_router.evaluation.commands import add_commands
@@ -72,16 +96,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _calibrate(args: argparse.Namespace) -> None:
-    from confidence_router.models.bundled import DEFAULT_EDGE
-    from confidence_router.models.transformers import TransformersModel
+    from confidence_router.models import load_edge
     from confidence_router.routing import CascadeRouter, calibrate_threshold
     from confidence_router.routing.no_cloud import NoCloud
 
     prompts = load_prompts(args.prompts)
-    edge = TransformersModel(args.edge_model or DEFAULT_EDGE)
+    edge = load_edge(args.edge_model, args.edge_runtime)
     router = CascadeRouter(edge, NoCloud(), estimator=args.estimator)
     if args.target_quality is not None:
         _calibrate_quality(args, prompts, router)
+        return
+    if args.target_risk is not None:
+        _calibrate_risk(args, prompts, router)
         return
 
     def progress(done: int, total: int) -> None:
@@ -98,6 +124,40 @@ def _calibrate(args: argparse.Namespace) -> None:
     summary = result.model_dump(exclude={"confidences"})
     summary.update(n=result.n, estimator=router.estimator.name, edge_model=edge.model_name)
     print(json.dumps(summary, indent=2))
+    _write_rule(args.out, result.rule)
+
+
+def _write_rule(path: Path | None, rule: Any) -> None:
+    if path is not None and rule is not None:
+        path.write_text(rule.model_dump_json(indent=2) + "\n")
+        print(f"decision rule written to {path}", file=sys.stderr)
+
+
+def _calibrate_risk(args: argparse.Namespace, prompts: list[Any], router: Any) -> None:
+    from confidence_router.routing.risk import calibrate_risk
+
+    labels = load_labels(args.prompts)
+    result = calibrate_risk(
+        router,
+        list(zip(prompts, labels, strict=True)),
+        args.target_risk,
+        args.delta,
+        max_new_tokens=args.max_new_tokens,
+    )
+    summary = result.model_dump()
+    summary.update(n=len(prompts), estimator=router.estimator.name)
+    print(json.dumps(summary, indent=2))
+    _write_rule(args.out, result.rule)
+
+
+def load_rule(path: Path) -> Any:
+    """A decision rule from its JSON (`calibrate --out`)."""
+    from confidence_router.routing.decision_rule import DecisionRule
+
+    try:
+        return DecisionRule.model_validate_json(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: not a decision rule's JSON ({exc})") from exc
 
 
 def _calibrate_quality(args: argparse.Namespace, prompts: list[Any], router: Any) -> None:
@@ -139,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cloud_base_url=args.cloud_base_url,
                 cloud_model=args.cloud_model,
                 edge_model=args.edge_model,
+                edge_runtime=args.edge_runtime,
                 max_new_tokens=args.max_new_tokens,
+                rule=load_rule(args.rule) if args.rule else None,
             )
         elif args.command == "eval":
             from confidence_router.evaluation.commands import run_eval

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from confidence_router.models.bundled import DEFAULT_CLOUD, DEFAULT_EDGE
+from confidence_router.models.default_edge import Runtime
 from confidence_router.models.openai import OpenAIChatModel
 from confidence_router.routing import CascadeRouter, Pricing, RoutedResponse, calibrate_threshold
+from confidence_router.routing.decision_rule import DecisionRule
 
 # Calibration prompts (never the demo questions): a spread of easy and hard requests.
 CALIBRATION_PROMPTS: tuple[str, ...] = (
@@ -134,31 +136,36 @@ def run_demo(
     cloud_base_url: str | None = None,
     cloud_model: str | None = None,
     edge_model: str | None = None,
+    edge_runtime: Runtime = "auto",
     max_new_tokens: int = 64,
+    rule: DecisionRule | None = None,
     out: TextIO | None = None,
 ) -> list[RoutedResponse]:
     """Run the demo end to end and print its table; returns the routed responses."""
     out = out or sys.stdout
-    from confidence_router.models.transformers import TransformersModel
+    from confidence_router.models.default_edge import default_runtime, load_edge
 
-    print(f"loading the edge model ({edge_model or DEFAULT_EDGE}) ...", file=out)
-    edge = TransformersModel(edge_model or DEFAULT_EDGE)
+    runtime: Runtime = default_runtime() if edge_runtime == "auto" else edge_runtime
+    print(f"loading the edge model ({edge_model or DEFAULT_EDGE}, {runtime}) ...", file=out)
+    edge = load_edge(edge_model, runtime)
     with _cloud(cloud_base_url, cloud_model, out) as cloud:
         router = CascadeRouter(edge, cloud, max_new_tokens=max_new_tokens, prices=DEMO_PRICES)
-        if threshold is None:
+        if rule is not None:
+            threshold = rule.threshold
+        elif threshold is None:
             print(
                 f"calibrating on {len(CALIBRATION_PROMPTS)} built-in prompts for a "
                 f"{target_cloud_share:.0%} cloud share ...",
                 file=out,
             )
             calibration = calibrate_threshold(router, CALIBRATION_PROMPTS, target_cloud_share)
-            threshold = calibration.threshold
+            threshold, rule = calibration.threshold, calibration.rule
             print(
                 f"calibrated threshold = {threshold:.4f} (escalates "
                 f"{calibration.achieved_cloud_share:.0%} of the calibration prompts)",
                 file=out,
             )
-        router = router.with_threshold(threshold)
+        router = router.with_threshold(rule if rule is not None else threshold)
         results = [router.route(q.text) for q in DEMO_QUESTIONS]
     print(format_table(DEMO_QUESTIONS, results), file=out)
     escalated = sum(r.escalated for r in results)

@@ -57,8 +57,9 @@ class Answer:
     token_entropies: tuple[float, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str = "stop"
-    # For a tool-call answer: which tokens spell the tool names and argument values (the rest is
-    # JSON scaffolding the model is always sure of). Empty when unknown.
+    # For a tool-call answer or a ReAct step (`Action:` / `Action Input:`): which tokens spell
+    # the tool names and argument values (the rest is scaffolding the model is always sure of,
+    # or a free-text thought). Estimators score only these. Empty when unknown.
     focus: tuple[bool, ...] = ()
 
     @property

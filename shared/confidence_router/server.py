@@ -38,7 +38,9 @@ class LlamaCppServer:
     `model` is a bundled model name (default `qwen2.5-coder-1.5b-instruct`) or a GGUF path; the
     model is served under the alias `model_alias` (default: the bundled name or file stem). The
     context window `n_ctx` should be at least the edge model's, so nothing the edge accepts is
-    too long for the cloud.
+    too long for the cloud. `chat_format` defaults to the project's handler
+    (`local_chat_handler`: the model's own template, real `tool_calls`); None or another name
+    gives llama-cpp-python's.
     """
 
     def __init__(
@@ -49,7 +51,7 @@ class LlamaCppServer:
         port: int | None = None,
         n_ctx: int = 8192,
         n_threads: int | None = None,
-        chat_format: str | None = None,
+        chat_format: str | None = "confidence-router",
         model_alias: str | None = None,
         startup_timeout: float = 300.0,
     ) -> None:

@@ -12,7 +12,7 @@ from confidence_router import (
     calibrate_threshold,
 )
 from confidence_router.errors import CloudUnavailableError, ConfigurationError, InvalidInputError
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from confidence_router.server import free_port
 from confidence_router.uncertainty import MeanTokenEntropy, Perplexity
 from tests.tools import WEATHER
@@ -30,7 +30,7 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def router(edge: TransformersModel, cloud: OpenAIChatModel) -> CascadeRouter:
+def router(edge: LlamaCppModel, cloud: OpenAIChatModel) -> CascadeRouter:
     return CascadeRouter(
         edge,
         cloud,
@@ -72,9 +72,13 @@ def test_calibrated_threshold_escalates_the_requested_share(router: CascadeRoute
     assert abs(escalated - 4) <= 1
 
 
-def test_tools_go_to_the_cloud_when_the_edge_cannot_call_them(router: CascadeRouter) -> None:
-    tools = WEATHER
-    out = router.with_threshold(0.0).route("What's the weather in Paris?", tools=tools)
+def test_tools_go_to_the_cloud_when_the_edge_cannot_call_them(
+    small_edge: LlamaCppModel, cloud: OpenAIChatModel
+) -> None:
+    router = CascadeRouter(
+        small_edge, cloud, threshold=0.0, max_new_tokens=24, cloud_max_new_tokens=80
+    )
+    out = router.route("What's the weather in Paris?", tools=WEATHER)
     assert out.route == "cloud" and out.reason is Reason.EDGE_NO_TOOLS
     assert out.tool_calls and out.tool_calls[0].name == "get_weather"
     assert "edge" not in out.usage
@@ -99,7 +103,7 @@ def test_bad_input_is_rejected_before_generation(router: CascadeRouter) -> None:
         router.route("hi", threshold=2.0)
 
 
-def test_refusing_cloud_url_is_a_typed_error(edge: TransformersModel) -> None:
+def test_refusing_cloud_url_is_a_typed_error(edge: LlamaCppModel) -> None:
     dead = OpenAIChatModel(
         "m",
         base_url=f"http://127.0.0.1:{free_port()}/v1",

@@ -15,6 +15,12 @@ from confidence_router.models.transformers import TransformersModel
 QUESTION = normalize_messages("What is the capital of France?")
 
 
+@pytest.fixture(scope="module")
+def edge(transformers_edge: TransformersModel) -> TransformersModel:
+    """This module tests the transformers backend itself."""
+    return transformers_edge
+
+
 def test_greedy_answer_with_statistics(edge: TransformersModel) -> None:
     gen = edge.generate(QUESTION, GenerationOptions(max_new_tokens=24))
     g = gen.greedy

@@ -18,7 +18,7 @@ from confidence_router.evaluation import (
 )
 from confidence_router.evaluation.job import evaluate, run_config
 from confidence_router.evaluation.report import summarize, write_report
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,7 @@ def kit_available() -> bool:
 
 
 @pytest.mark.skipif(not kit_available(), reason="no data folder (set CONFIDENCE_ROUTER_DATASETS)")
-def test_small_run_and_report(
-    edge: TransformersModel, cloud: OpenAIChatModel, tmp_path: Path
-) -> None:
+def test_small_run_and_report(edge: LlamaCppModel, cloud: OpenAIChatModel, tmp_path: Path) -> None:
     items = load_mmlu("val", 6, seed=1)
     router = CascadeRouter(edge, cloud, extra_estimators=["perplexity", "mean_token_entropy"])
     with ResultStore(tmp_path / "eval.sqlite") as store:

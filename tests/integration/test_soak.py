@@ -7,16 +7,14 @@ import asyncio
 
 import pytest
 
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from confidence_router.server import LlamaCppServer
 from confidence_router.testing import MIXED_SCHEDULE, FaultProxy, run_soak, soak_routers
 
 pytestmark = pytest.mark.integration
 
 
-def test_soak_100_requests_mixed_faults(
-    edge: TransformersModel, cloud_server: LlamaCppServer
-) -> None:
+def test_soak_100_requests_mixed_faults(edge: LlamaCppModel, cloud_server: LlamaCppServer) -> None:
     with FaultProxy(cloud_server.base_url, MIXED_SCHEDULE, slow_s=10.0) as proxy:
         routers = soak_routers(edge, proxy.base_url, cloud_server.model_alias, cloud_server.n_ctx)
         result = asyncio.run(run_soak(routers, 100, concurrency=16, hang_s=180.0))

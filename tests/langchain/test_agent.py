@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 
 from confidence_router import OpenAIChatModel
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from langchain_confidence_router import ChatConfidenceRouter
 
 CALLS: list[str] = []
@@ -25,7 +25,7 @@ def get_weather(city: str) -> str:
     return f"It is sunny and 22 degrees Celsius in {city}."
 
 
-def test_agent_routes_each_step(qwen_edge: TransformersModel, cloud: OpenAIChatModel) -> None:
+def test_agent_routes_each_step(qwen_edge: LlamaCppModel, cloud: OpenAIChatModel) -> None:
     chat = ChatConfidenceRouter(
         edge=qwen_edge, cloud=cloud, threshold=0.98, max_new_tokens=64, cloud_max_new_tokens=128
     )

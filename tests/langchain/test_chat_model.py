@@ -11,7 +11,7 @@ from langchain_core.tools import tool
 
 from confidence_router import OpenAIChatModel
 from confidence_router.errors import ConfigurationError
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from langchain_confidence_router import ChatConfidenceRouter, RoutingDecision
 
 
@@ -22,7 +22,7 @@ def get_weather(city: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def chat(edge: TransformersModel, cloud: OpenAIChatModel) -> ChatConfidenceRouter:
+def chat(edge: LlamaCppModel, cloud: OpenAIChatModel) -> ChatConfidenceRouter:
     return ChatConfidenceRouter(
         edge=edge, cloud=cloud, threshold=0.0, max_new_tokens=24, cloud_max_new_tokens=80
     )
@@ -89,7 +89,12 @@ async def test_async_and_batch(chat: ChatConfidenceRouter) -> None:
     assert len(chat.batch(["Hi!"])) == 1
 
 
-def test_tools_go_to_the_cloud_from_an_edge_without_tools(chat: ChatConfidenceRouter) -> None:
+def test_tools_go_to_the_cloud_from_an_edge_without_tools(
+    small_edge: LlamaCppModel, cloud: OpenAIChatModel
+) -> None:
+    chat = ChatConfidenceRouter(
+        edge=small_edge, cloud=cloud, max_new_tokens=24, cloud_max_new_tokens=80
+    )
     msg = chat.bind_tools([get_weather]).invoke("What's the weather in Paris?")
     assert msg.response_metadata["routing"]["reason"] == "edge_no_tools"
     assert msg.tool_calls and msg.tool_calls[0]["name"] == "get_weather"
@@ -102,12 +107,12 @@ def test_decision_only_runnable(chat: ChatConfidenceRouter) -> None:
     assert "Paris" in decision["edge_answer"] and 0 < decision["confidence"] < 1
 
 
-def test_offline_token_counts(chat: ChatConfidenceRouter, edge: TransformersModel) -> None:
+def test_offline_token_counts(chat: ChatConfidenceRouter, edge: LlamaCppModel) -> None:
     assert chat.get_num_tokens("hello world") == edge.count_text_tokens("hello world") > 0
     assert chat.get_num_tokens_from_messages([HumanMessage("hi")]) > chat.get_num_tokens("hi")
 
 
-def test_bad_configuration_is_typed(edge: TransformersModel) -> None:
+def test_bad_configuration_is_typed(edge: LlamaCppModel) -> None:
     with pytest.raises(ConfigurationError, match="cloud"):
         ChatConfidenceRouter(edge=edge, cloud="not a model")
     with pytest.raises(ConfigurationError, match="threshold"):

@@ -11,7 +11,7 @@ from confidence_router import (
     FailurePolicy,
     OpenAIChatModel,
 )
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from confidence_router.server import LlamaCppServer
 from confidence_router.testing import FaultProxy
 from langchain_confidence_router import ChatConfidenceRouter
@@ -20,7 +20,7 @@ QUESTION = "What is the capital of France? Answer in one word."
 
 
 def chat(
-    edge: TransformersModel, proxy: FaultProxy, server: LlamaCppServer, **kwargs: object
+    edge: LlamaCppModel, proxy: FaultProxy, server: LlamaCppServer, **kwargs: object
 ) -> ChatConfidenceRouter:
     cloud = OpenAIChatModel(
         server.model_alias, base_url=proxy.base_url, max_attempts=2, initial_backoff=0.05
@@ -29,7 +29,7 @@ def chat(
 
 
 def test_cloud_outage_gives_the_degraded_edge_answer_in_metadata(
-    edge: TransformersModel, cloud_server: LlamaCppServer
+    edge: LlamaCppModel, cloud_server: LlamaCppServer
 ) -> None:
     with FaultProxy(cloud_server.base_url, ["500"]) as proxy:
         message = chat(edge, proxy, cloud_server).invoke(QUESTION)
@@ -44,7 +44,7 @@ def test_cloud_outage_gives_the_degraded_edge_answer_in_metadata(
 
 
 def test_fallback_raise_is_a_typed_error_with_fallbacks_can_catch(
-    edge: TransformersModel, cloud_server: LlamaCppServer
+    edge: LlamaCppModel, cloud_server: LlamaCppServer
 ) -> None:
     with FaultProxy(cloud_server.base_url, ["500"]) as proxy:
         strict = chat(edge, proxy, cloud_server, failure_policy=FailurePolicy(fallback="raise"))
@@ -59,7 +59,7 @@ def test_fallback_raise_is_a_typed_error_with_fallbacks_can_catch(
     assert message.response_metadata["routing"]["route"] == "cloud"
 
 
-def test_deadline_is_a_call_option(edge: TransformersModel, cloud_server: LlamaCppServer) -> None:
+def test_deadline_is_a_call_option(edge: LlamaCppModel, cloud_server: LlamaCppServer) -> None:
     with FaultProxy(cloud_server.base_url, ["slow"], slow_s=20.0) as proxy:
         strict = chat(edge, proxy, cloud_server, failure_policy=FailurePolicy(fallback="raise"))
         with pytest.raises(DeadlineExceededError):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from confidence_router import OpenAIChatModel
 from confidence_router.errors import CapabilityError
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from confidence_router.server import LlamaCppServer
 from langchain_confidence_router import ChatConfidenceRouter
 from tests.tools import WEATHER
@@ -54,10 +54,10 @@ class Recorder(BaseCallbackHandler):
 
 @pytest.fixture(scope="module")
 def routed_chat_openai(
-    edge: TransformersModel, cloud_server: LlamaCppServer
+    small_edge: LlamaCppModel, cloud_server: LlamaCppServer
 ) -> ChatConfidenceRouter:
     return ChatConfidenceRouter(
-        edge=edge,
+        edge=small_edge,  # no tools: the forced tool choice below goes to the cloud
         cloud=chat_openai(cloud_server),
         threshold=1.0,  # every answer escalates to the ChatOpenAI cloud
         max_new_tokens=16,
@@ -151,9 +151,7 @@ def test_structured_output_and_tool_choice(routed_chat_openai: ChatConfidenceRou
     assert [c["name"] for c in forced.tool_calls] == ["get_weather"]
 
 
-def test_tool_choice_reaches_the_edge_policy(
-    edge: TransformersModel, cloud: OpenAIChatModel
-) -> None:
+def test_tool_choice_reaches_the_edge_policy(edge: LlamaCppModel, cloud: OpenAIChatModel) -> None:
     # a text-only edge cannot satisfy a required call: the cloud gets it (and honours it)
     chat = ChatConfidenceRouter(edge=edge, cloud=cloud, threshold=0.0, cloud_max_new_tokens=64)
     msg = chat.bind_tools(WEATHER, tool_choice="any").invoke("What's the weather in Rome?")

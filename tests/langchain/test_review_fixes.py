@@ -81,3 +81,21 @@ def test_an_edge_answer_is_counted_once_under_the_edge_model() -> None:
     assert set(tracker.usage_metadata) == {"edge-model"}
     assert tracker.usage_metadata["edge-model"]["output_tokens"] == 3
     assert message.usage_metadata is not None and message.usage_metadata["output_tokens"] == 3
+
+
+def test_both_adapters_take_a_decision_rule_and_a_budget_controller() -> None:
+    from confidence_router import BudgetController, DecisionRule
+    from llamaindex_confidence_router import ConfidenceRouterLLM
+
+    rule = DecisionRule(threshold=0.5, boundary=1.0)  # ties at 0.5 escalate
+    controller = BudgetController(1.0, window=10, warmup=1)
+    for threshold in (rule, controller):
+        edge = ScriptedBackend([SURE, SURE], name="edge-model")
+        cloud = ScriptedBackend([CLOUD, CLOUD], name="cloud-model")
+        chat = ChatConfidenceRouter(edge=edge, cloud=cloud, threshold=threshold)
+        assert chat.router.rule is threshold
+        llm = ConfidenceRouterLLM(edge=edge, cloud=cloud, threshold=threshold)
+        assert llm._router.rule is threshold
+        adopted = ChatConfidenceRouter(router=CascadeRouter(edge, cloud, threshold=threshold))
+        assert adopted.threshold is threshold
+    assert chat.invoke("q").response_metadata["routing"]["route"] == "cloud"  # the controller

@@ -9,14 +9,14 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from confidence_router import OpenAIChatModel
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from langchain_confidence_router import ChatConfidenceRouter
 
 MODELS: dict[str, Any] = {}
 
 
 @pytest.fixture(autouse=True)
-def _real_models(edge: TransformersModel, cloud: OpenAIChatModel) -> None:
+def _real_models(edge: LlamaCppModel, cloud: OpenAIChatModel) -> None:
     MODELS.update(edge=edge, cloud=cloud)
 
 

@@ -20,7 +20,7 @@ from llama_index.core.agent.workflow import (
 from llama_index.core.tools import FunctionTool
 
 from confidence_router import OpenAIChatModel
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from llamaindex_confidence_router import ConfidenceRouterLLM
 
 QUESTION = "What's the weather in Paris?"
@@ -35,7 +35,7 @@ WEATHER = FunctionTool.from_defaults(fn=get_weather)
 
 
 @pytest.fixture(scope="module")
-def router(qwen_edge: TransformersModel, cloud: OpenAIChatModel) -> ConfidenceRouterLLM:
+def router(qwen_edge: LlamaCppModel, cloud: OpenAIChatModel) -> ConfidenceRouterLLM:
     return ConfidenceRouterLLM(
         edge=qwen_edge, cloud=cloud, threshold=0.98, max_new_tokens=96, cloud_max_new_tokens=128
     )
@@ -71,7 +71,7 @@ async def test_function_agent(router: ConfidenceRouterLLM, streaming: bool) -> N
     assert called_the_tool(results) and "22" in final
 
 
-async def test_react_agent(qwen_edge: TransformersModel, big_cloud: OpenAIChatModel) -> None:
+async def test_react_agent(qwen_edge: LlamaCppModel, big_cloud: OpenAIChatModel) -> None:
     """Streaming on (the FunctionAgent tests cover both; each ReAct run costs minutes here)."""
     router = ConfidenceRouterLLM(
         edge=qwen_edge, cloud=big_cloud, threshold=0.98, max_new_tokens=96, cloud_max_new_tokens=128

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from confidence_router import OpenAIChatModel
 from confidence_router.errors import CapabilityError, ConfigurationError, InvalidInputError
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from llamaindex_confidence_router import ConfidenceRouterLLM, RoutingDecisionEvent
 
 QUESTION = [ChatMessage(role="user", content="What is the capital of France?")]
@@ -56,7 +56,7 @@ class Recorder(BaseEventHandler):
 
 
 @pytest.fixture(scope="module")
-def llm(edge: TransformersModel, cloud: OpenAIChatModel) -> ConfidenceRouterLLM:
+def llm(edge: LlamaCppModel, cloud: OpenAIChatModel) -> ConfidenceRouterLLM:
     return ConfidenceRouterLLM(
         edge=edge, cloud=cloud, threshold=0.0, max_new_tokens=24, cloud_max_new_tokens=64
     )
@@ -77,7 +77,7 @@ def routing(response: ChatResponse | CompletionResponse) -> dict[str, Any]:
     return dict(response.raw["routing"])
 
 
-def test_metadata(llm: ConfidenceRouterLLM, edge: TransformersModel) -> None:
+def test_metadata(llm: ConfidenceRouterLLM, edge: LlamaCppModel) -> None:
     meta = llm.metadata
     assert isinstance(llm, FunctionCallingLLM)
     assert meta.is_chat_model and meta.is_function_calling_model
@@ -120,7 +120,12 @@ async def test_async(llm: ConfidenceRouterLLM) -> None:
     assert routing(completions[-1])["route"] == "cloud" and completions[-1].text
 
 
-def test_tools_through_an_edge_without_tools(llm: ConfidenceRouterLLM) -> None:
+def test_tools_through_an_edge_without_tools(
+    small_edge: LlamaCppModel, cloud: OpenAIChatModel
+) -> None:
+    llm = ConfidenceRouterLLM(
+        edge=small_edge, cloud=cloud, max_new_tokens=24, cloud_max_new_tokens=80
+    )
     reply = llm.chat_with_tools([WEATHER], user_msg="What's the weather in Paris?")
     assert routing(reply)["reason"] == "edge_no_tools"
     calls = llm.get_tool_calls_from_response(reply)
@@ -156,10 +161,8 @@ def test_structured_predict(llm: ConfidenceRouterLLM) -> None:
     assert isinstance(place, Place) and place.city == "Paris" and place.country == "France"
 
 
-def test_token_counting_reads_routed_usage(
-    llm: ConfidenceRouterLLM, edge: TransformersModel
-) -> None:
-    counter = TokenCountingHandler(tokenizer=edge.tokenizer.encode)
+def test_token_counting_reads_routed_usage(llm: ConfidenceRouterLLM, edge: LlamaCppModel) -> None:
+    counter = TokenCountingHandler(tokenizer=lambda text: [0] * edge.count_text_tokens(text))
     llm.callback_manager = CallbackManager([counter])
     try:
         reply = llm.chat(QUESTION, threshold=1.0)
@@ -174,7 +177,7 @@ def test_token_counting_reads_routed_usage(
     assert counter.completion_llm_token_count == usage["completion_tokens"] > 0
 
 
-def test_errors_are_typed(llm: ConfidenceRouterLLM, edge: TransformersModel) -> None:
+def test_errors_are_typed(llm: ConfidenceRouterLLM, edge: LlamaCppModel) -> None:
     with pytest.raises(ConfigurationError, match="temperature"):
         llm.chat(QUESTION, temperature=0.3)
     with pytest.raises(InvalidInputError):
@@ -185,7 +188,7 @@ def test_errors_are_typed(llm: ConfidenceRouterLLM, edge: TransformersModel) -> 
         ConfidenceRouterLLM(edge=edge, cloud=edge, threshold=2)
 
 
-def test_a_llamaindex_llm_as_a_tier(edge: TransformersModel, cloud: OpenAIChatModel) -> None:
+def test_a_llamaindex_llm_as_a_tier(edge: LlamaCppModel, cloud: OpenAIChatModel) -> None:
     """Any LlamaIndex LLM can be a tier (here another router, itself a LlamaIndex LLM); one that
     supplies no log-probs is refused as the edge for an estimator that needs them."""
     inner = ConfidenceRouterLLM(edge=edge, cloud=cloud, threshold=1.0, cloud_max_new_tokens=32)

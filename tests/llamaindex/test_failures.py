@@ -8,7 +8,7 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage
 
 from confidence_router import CloudUnavailableError, FailurePolicy, OpenAIChatModel
-from confidence_router.models.transformers import TransformersModel
+from confidence_router.models.llama_cpp import LlamaCppModel
 from confidence_router.server import LlamaCppServer
 from confidence_router.testing import FaultProxy
 from llamaindex_confidence_router import ConfidenceRouterLLM
@@ -17,7 +17,7 @@ QUESTION = "What is the capital of France? Answer in one word."
 
 
 def llm(
-    edge: TransformersModel, proxy: FaultProxy, server: LlamaCppServer, **kwargs: object
+    edge: LlamaCppModel, proxy: FaultProxy, server: LlamaCppServer, **kwargs: object
 ) -> ConfidenceRouterLLM:
     cloud = OpenAIChatModel(
         server.model_alias, base_url=proxy.base_url, max_attempts=2, initial_backoff=0.05
@@ -26,7 +26,7 @@ def llm(
 
 
 def test_cloud_outage_gives_the_degraded_edge_answer(
-    edge: TransformersModel, cloud_server: LlamaCppServer
+    edge: LlamaCppModel, cloud_server: LlamaCppServer
 ) -> None:
     with FaultProxy(cloud_server.base_url, ["drop"]) as proxy:
         router = llm(edge, proxy, cloud_server)
@@ -39,7 +39,7 @@ def test_cloud_outage_gives_the_degraded_edge_answer(
 
 
 def test_fallback_raise_and_per_call_deadline(
-    edge: TransformersModel, cloud_server: LlamaCppServer
+    edge: LlamaCppModel, cloud_server: LlamaCppServer
 ) -> None:
     with FaultProxy(cloud_server.base_url, ["500"]) as proxy:
         strict = llm(edge, proxy, cloud_server, failure_policy=FailurePolicy(fallback="raise"))

@@ -14,6 +14,7 @@ from confidence_router.evaluation.data import (
     load_mt_bench,
     load_prompts,
 )
+from confidence_router.models.base import ChatBackend
 
 DEFAULT_ESTIMATORS = (
     "max_sequence_probability",
@@ -37,13 +38,25 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     ev.add_argument("--seed", type=int, default=0, help="sampling seed for the items")
     ev.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
-    ev.add_argument("--edge-dtype", default="float32")
+    ev.add_argument(
+        "--edge-runtime",
+        choices=["auto", "llama_cpp", "transformers"],
+        default="auto",
+        help="in-process runtime of the edge (auto: llama.cpp when installed)",
+    )
+    ev.add_argument("--edge-dtype", default="bfloat16", help="transformers runtime only")
     ev.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
     ev.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")
     ev.add_argument("--estimators", nargs="+", default=list(DEFAULT_ESTIMATORS))
     ev.add_argument("--store", type=Path, default=Path("eval.sqlite"))
     ev.add_argument("--run", help="run name (default: from the models)")
     ev.add_argument("--out", type=Path, help="also write the report here")
+    ev.add_argument(
+        "--reuse-cloud",
+        metavar="RUN",
+        help="take cloud answers another run in the same store stored for the same items (it "
+        "must have been made with the same cloud model and settings)",
+    )
     rep = sub.add_parser("report", help="Markdown report and PNG plots from a stored run")
     rep.add_argument("--store", type=Path, required=True)
     rep.add_argument("--run", required=True)
@@ -83,11 +96,22 @@ def run_eval(args: argparse.Namespace) -> None:
     from confidence_router.evaluation.report import write_report
     from confidence_router.evaluation.store import ResultStore
     from confidence_router.models.bundled import DEFAULT_EDGE
-    from confidence_router.models.transformers import TransformersModel
+    from confidence_router.models.default_edge import default_runtime
     from confidence_router.routing import CascadeRouter
 
     items = items_from(args.data, args.datasets, args.seed)
-    edge = TransformersModel(args.edge_model or DEFAULT_EDGE, dtype=args.edge_dtype)
+    runtime = default_runtime() if args.edge_runtime == "auto" else args.edge_runtime
+    edge_settings: dict[str, object] = {"edge_runtime": runtime}
+    if runtime == "transformers":
+        from confidence_router.models.transformers import TransformersModel
+
+        model = args.edge_model or DEFAULT_EDGE
+        edge: ChatBackend = TransformersModel(model, dtype=args.edge_dtype)
+        edge_settings["edge_dtype"] = args.edge_dtype
+    else:
+        from confidence_router.models.llama_cpp import LlamaCppModel
+
+        edge = LlamaCppModel(args.edge_model or DEFAULT_EDGE)
     with _cloud(args.cloud_base_url, args.cloud_model, sys.stderr) as cloud:
         first, *extra = args.estimators
         router = CascadeRouter(edge, cloud, estimator=first, extra_estimators=extra)
@@ -95,16 +119,31 @@ def run_eval(args: argparse.Namespace) -> None:
             router,
             data=args.data,
             seed=args.seed,
-            edge_dtype=args.edge_dtype,
+            **edge_settings,
             edge_spec=args.edge_model or DEFAULT_EDGE,
             cloud_spec=args.cloud_model,
             cloud_base_url=args.cloud_base_url,
+            **({"reuse_cloud": args.reuse_cloud} if args.reuse_cloud else {}),
         )
         name = args.run or f"{edge.model_name}__{cloud.model_name}"
         with ResultStore(args.store) as store:
             run = store.run(name, config)
+            reuse = None
+            if args.reuse_cloud:
+                runs = store.runs()
+                if args.reuse_cloud not in runs:
+                    raise ConfigurationError("reuse_cloud", f"no run {args.reuse_cloud!r}")
+                other = runs[args.reuse_cloud]
+                if (other.get("cloud"), other.get("cloud_base_url")) != (
+                    cloud.model_name,
+                    args.cloud_base_url,
+                ):
+                    raise ConfigurationError(
+                        "reuse_cloud", f"run {args.reuse_cloud!r} used another cloud: {other}"
+                    )
+                reuse = store.run(args.reuse_cloud, other)
             judge = Judge(cloud) if any(i.dataset not in ("gsm8k", "mmlu") for i in items) else None
-            evaluate(run, items, router, judge=judge)
+            evaluate(run, items, router, judge=judge, reuse_cloud=reuse)
             if args.out:
                 print(
                     write_report(run, args.out, [None, *sorted({i.dataset + "/" for i in items})])

@@ -69,7 +69,12 @@ def _edge(router: CascadeRouter, item: EvalItem) -> dict[str, Any]:
     }
 
 
-def _cloud(router: CascadeRouter, item: EvalItem) -> dict[str, Any]:
+def _cloud(router: CascadeRouter, item: EvalItem, reuse: Run | None = None) -> dict[str, Any]:
+    """The cloud's answer, or the one `reuse` (a run with the same cloud settings) stored for the
+    same item, marked with `reused_from`."""
+    stored = reuse.get(item.id, CLOUD) if reuse is not None else None
+    if stored is not None and "text" in stored:
+        return {**stored, "reused_from": reuse.name if reuse is not None else ""}
     options = GenerationOptions(max_new_tokens=item.max_new_tokens or router.cloud_max_new_tokens)
     started = time.perf_counter()
     generation = router.cloud.generate(normalize_messages(item.prompt), options)
@@ -109,12 +114,15 @@ def evaluate(
     *,
     judge: Judge | None = None,
     progress: bool = True,
+    reuse_cloud: Run | None = None,
 ) -> dict[str, Results]:
     """Every item's edge assessment (all the router's estimators), cloud answer and grades
-    (GSM8K/MMLU graded automatically, anything else by `judge`), resumable in `run`."""
+    (GSM8K/MMLU graded automatically, anything else by `judge`), resumable in `run`. With
+    `reuse_cloud`, a run made with the same cloud settings, its stored cloud answers are taken
+    instead of asking the cloud again (marked `reused_from`)."""
     stages: list[Stage[EvalItem]] = [
         Stage(EDGE, lambda item, _: _edge(router, item)),
-        Stage(CLOUD, lambda item, _: _cloud(router, item)),
+        Stage(CLOUD, lambda item, _: _cloud(router, item, reuse_cloud)),
         Stage(GRADE, lambda item, results: _grade(item, results, judge)),
     ]
     return run_stages(run, items, stages, progress=progress)

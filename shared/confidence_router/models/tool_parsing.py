@@ -105,6 +105,47 @@ def tool_call_spans(text: str, calls: Collection[ToolCall]) -> list[tuple[int, i
     return spans
 
 
+_REACT_ACTION = re.compile(r"^[ \t]*Action:[ \t]*(?P<name>\S[^\n]*?)[ \t]*$", re.MULTILINE)
+_REACT_INPUT = re.compile(
+    r"^[ \t]*Action Input:[ \t]*(?P<value>\S.*?)[ \t]*$", re.MULTILINE | re.DOTALL
+)
+
+
+def react_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of a ReAct step's action (`Action: <tool>`) and its input's values
+    (`Action Input: {...}`: each JSON value, or the whole input when it is not JSON): the part
+    of the step that decides what runs, as `tool_call_spans` is for a structured call. Empty
+    when the text is not a ReAct action step."""
+    action = _REACT_ACTION.search(text)
+    if action is None:
+        return []
+    spans = [action.span("name")]
+    given = _REACT_INPUT.search(text, action.end())
+    if given is None:
+        return spans
+    value, start = given.group("value"), given.start("value")
+    parsed = _loads(value)
+    if not isinstance(parsed, dict) or not parsed:
+        return [*spans, (start, start + len(value))]
+    cursor = start
+    for item in parsed.values():
+        needle = item if isinstance(item, str) else json.dumps(item)
+        found = text.find(needle, cursor) if needle else -1
+        if found >= 0:
+            spans.append((found, found + len(needle)))
+            cursor = found + len(needle)
+    return spans
+
+
+def answer_focus(
+    raw: str, token_ends: Collection[int], calls: Collection[ToolCall]
+) -> tuple[bool, ...]:
+    """The focus mask of an answer (see `Answer.focus`): a structured call's name and argument
+    values, else a ReAct step's action and input; empty when neither."""
+    spans = tool_call_spans(raw, calls) if calls else react_spans(raw)
+    return focus_mask(token_ends, spans) if spans else ()
+
+
 def focus_mask(token_ends: Collection[int], spans: Collection[tuple[int, int]]) -> tuple[bool, ...]:
     """Which tokens (given each token's end offset in the text) overlap any of the spans."""
     mask: list[bool] = []

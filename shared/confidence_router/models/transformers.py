@@ -49,12 +49,7 @@ from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend
 from confidence_router.models.batch_queue import BatchQueue
 from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
-from confidence_router.models.tool_parsing import (
-    focus_mask,
-    parse_tool_calls,
-    tool_call_spans,
-    tool_names,
-)
+from confidence_router.models.tool_parsing import answer_focus, parse_tool_calls, tool_names
 from confidence_router.uncertainty.running_confidence import RunningConfidence
 from confidence_router.uncertainty.statistics import Statistic
 
@@ -559,11 +554,12 @@ class TransformersModel(ChatBackend):
             text, calls = parse_tool_calls(text, tool_names(tools))
             if calls:
                 finish = "tool_calls"
-                ends = [
-                    len(self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True))
-                    for i in range(length)
-                ]
-                focus = focus_mask(ends, tool_call_spans(raw, calls))
+        if calls or "Action:" in raw:  # a tool call or a ReAct step: scored on its action
+            ends = [
+                len(self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True))
+                for i in range(length)
+            ]
+            focus = answer_focus(raw, ends, calls)
         return Answer(
             text=text,
             token_ids=tuple(ids[:length]),

@@ -1,5 +1,6 @@
-"""Routing: the decision record, the cascade router, threshold calibration."""
+"""Routing: the decision record, the cascade router, decision rules and their calibration."""
 
+from confidence_router.routing.budget_controller import BudgetController
 from confidence_router.routing.calibration import (
     BandCalibration,
     Calibration,
@@ -11,14 +12,18 @@ from confidence_router.routing.calibration import (
 from confidence_router.routing.cascade import CascadeRouter, EdgeAssessment, RouteChunk
 from confidence_router.routing.circuit_breaker import CircuitBreaker
 from confidence_router.routing.decision import Latency, Pricing, Reason, RoutedResponse
+from confidence_router.routing.decision_rule import DecisionRule, rule_for_share
 from confidence_router.routing.failure import FailurePolicy
 from confidence_router.routing.predictive import HybridRouter, PredictiveRouter
+from confidence_router.routing.risk import RiskCertificate, calibrate_risk, rule_for_risk
 
 __all__ = [
     "BandCalibration",
+    "BudgetController",
     "Calibration",
     "CascadeRouter",
     "CircuitBreaker",
+    "DecisionRule",
     "EdgeAssessment",
     "FailurePolicy",
     "HybridRouter",
@@ -26,10 +31,14 @@ __all__ = [
     "PredictiveRouter",
     "Pricing",
     "Reason",
+    "RiskCertificate",
     "RouteChunk",
     "RoutedResponse",
     "band_for_share",
     "calibrate_band",
+    "calibrate_risk",
     "calibrate_threshold",
+    "rule_for_risk",
+    "rule_for_share",
     "threshold_for_share",
 ]

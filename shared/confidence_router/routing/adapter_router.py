@@ -14,6 +14,15 @@ from confidence_router.routing.cascade import CascadeRouter
 ADOPTED_SETTINGS = ("threshold", "max_new_tokens", "cloud_max_new_tokens")
 
 
+def adopted_settings(router: CascadeRouter) -> dict[str, Any]:
+    """`ADOPTED_SETTINGS` of a prebuilt router: its threshold, or its whole decision rule (or
+    budget controller) when that does more than compare with a threshold."""
+    settings = {name: getattr(router, name) for name in ADOPTED_SETTINGS}
+    if not router.rule.plain:
+        settings["threshold"] = router.rule
+    return settings
+
+
 def adapter_router(
     router: object,
     edge: object,

@@ -11,11 +11,14 @@ from pydantic import BaseModel, ConfigDict
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.messages import MessagesInput
 from confidence_router.routing.cascade import CascadeRouter
-from confidence_router.routing.decision import escalates
+from confidence_router.routing.decision_rule import DecisionRule, rule_for_share
 
 
 class Calibration(BaseModel):
-    """A calibrated threshold and the evidence behind it."""
+    """A calibrated decision rule (`rule`; `threshold` is its threshold) and the evidence behind
+    it. Apply it with `router.with_threshold(cal.rule)`: the rule also settles ties at the
+    threshold, so its expected share is the target even when many answers share a confidence.
+    `achieved_cloud_share` is that expected share on the calibration prompts."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -23,6 +26,7 @@ class Calibration(BaseModel):
     target_cloud_share: float
     achieved_cloud_share: float
     confidences: tuple[float, ...]
+    rule: DecisionRule | None = None
 
     @property
     def n(self) -> int:
@@ -106,20 +110,46 @@ def band_for_share(
     return _cut(values, start), _cut(values, start + size)
 
 
+def _assess_scores(
+    router: CascadeRouter,
+    prompts: Sequence[MessagesInput],
+    max_new_tokens: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Each prompt's deciding confidence and all its scores."""
+    if not prompts:
+        raise InvalidInputError("calibration needs at least one prompt")
+    confidences: list[float] = []
+    scores: list[dict[str, float]] = []
+    for i, prompt in enumerate(prompts):
+        assessment = router.assess(prompt, max_new_tokens=max_new_tokens)
+        confidences.append(assessment.confidence)
+        scores.append(dict(assessment.scores))
+        if progress is not None:
+            progress(i + 1, len(prompts))
+    return confidences, scores
+
+
 def _assess_all(
     router: CascadeRouter,
     prompts: Sequence[MessagesInput],
     max_new_tokens: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[float]:
-    if not prompts:
-        raise InvalidInputError("calibration needs at least one prompt")
-    confidences: list[float] = []
-    for i, prompt in enumerate(prompts):
-        confidences.append(router.assess(prompt, max_new_tokens=max_new_tokens).confidence)
-        if progress is not None:
-            progress(i + 1, len(prompts))
-    return confidences
+    return _assess_scores(router, prompts, max_new_tokens, progress)[0]
+
+
+def _tie_breaker(router: CascadeRouter, tie_breaker: str | None) -> str | None:
+    """The score that orders answers tied on the deciding confidence: `auto` picks the first
+    other estimator the router scores that needs no samples (e.g. MSP under SE)."""
+    if tie_breaker != "auto":
+        return tie_breaker
+    decider = router.key(router.estimator)
+    for estimator in router.extra_estimators:
+        key = router.key(estimator)
+        if key != decider and not estimator.needs_samples:
+            return key
+    return None
 
 
 def calibrate_threshold(
@@ -129,23 +159,35 @@ def calibrate_threshold(
     *,
     max_new_tokens: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    tie_breaker: str | None = "auto",
+    seed: int = 0,
 ) -> Calibration:
-    """Score the edge on the user's own prompts (no cloud calls) and pick the threshold that
-    escalates `target_cloud_share` of them. Apply it with `router.with_threshold(cal.threshold)`.
+    """Score the edge on the user's own prompts (no cloud calls) and pick the decision rule
+    that escalates `target_cloud_share` of them in expectation (`rule_for_share`): answers tied
+    at the threshold are ordered by the `tie_breaker` score (`auto`: see `_tie_breaker`; None:
+    none) and the last tied ones escalate by a seeded draw. Apply it with
+    `router.with_threshold(cal.rule)`.
 
-    The threshold applies to the deciding estimator, so every prompt is scored with it: staging
+    The rule applies to the deciding estimator, so every prompt is scored with it: staging
     and early exit are off while calibrating (a staged SE router samples every prompt here).
     """
     threshold_for_share([0.5], target_cloud_share)  # validate before any generation
+    tie = _tie_breaker(router, tie_breaker)
+    if tie is not None and tie not in {router.key(e) for e in router.estimators}:
+        raise ConfigurationError("tie_breaker", f"the router does not score {tie!r}")
     probe = router.with_band(None).with_early_exit(None)
-    confidences = _assess_all(probe, prompts, max_new_tokens, progress)
-    threshold = threshold_for_share(confidences, target_cloud_share)
-    achieved = sum(escalates(c, threshold) for c in confidences) / len(confidences)
+    confidences, scores = _assess_scores(probe, prompts, max_new_tokens, progress)
+    secondary = None if tie is None else [s.get(tie, 0.0) for s in scores]
+    rule = rule_for_share(
+        confidences, target_cloud_share, secondary=secondary, tie_estimator=tie, seed=seed
+    )
+    achieved = sum(rule.probability(c, s) for c, s in zip(confidences, scores, strict=True))
     return Calibration(
-        threshold=threshold,
+        threshold=rule.threshold,
         target_cloud_share=target_cloud_share,
-        achieved_cloud_share=achieved,
+        achieved_cloud_share=achieved / len(confidences),
         confidences=tuple(confidences),
+        rule=rule,
     )
 
 

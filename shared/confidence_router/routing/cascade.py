@@ -47,7 +47,13 @@ from confidence_router.routing.decision import (
     Reason,
     RoutedResponse,
     Stage,
-    escalates,
+)
+from confidence_router.routing.decision_rule import (
+    Decider,
+    DecisionRule,
+    as_rule,
+    request_key,
+    snapshot,
 )
 from confidence_router.routing.failure import (
     FailurePolicy,
@@ -82,6 +88,7 @@ _UNSCORED = frozenset(
 # Edge answers a failed cloud call may fall back to: complete, scored answers only.
 _FALLBACK_REASONS = frozenset({Reason.LOW_CONFIDENCE, Reason.PREDICTED_CLOUD})
 RUNNING_CONFIDENCE = "running_confidence"  # `RoutedResponse.estimator` on an early exit
+_KEEP = DecisionRule(threshold=0.0)  # keeps every scorable answer (a predicted_edge request)
 
 
 def check_threshold(value: float, field: str = "threshold") -> float:
@@ -252,7 +259,7 @@ class CascadeRouter:
         cloud: ChatBackend,
         *,
         estimator: Estimator | str | None = None,
-        threshold: float = 0.5,
+        threshold: float | Decider = 0.5,
         extra_estimators: Sequence[Estimator | str] = (),
         max_new_tokens: int = 512,
         cloud_max_new_tokens: int | None = None,
@@ -276,7 +283,7 @@ class CascadeRouter:
                 "stage_estimator", f"must score the greedy answer alone, got {self.stage_estimator}"
             )
         self.band = check_band(band)
-        self.threshold = check_threshold(threshold)
+        self.rule = as_rule(threshold)
         self.early_exit_floor = (
             None
             if early_exit_floor is None
@@ -303,6 +310,7 @@ class CascadeRouter:
         self._set_policy(failure_policy or FailurePolicy())
         self._check_capabilities()
         self._keys = score_keys([*self.estimators, self.stage_estimator])
+        self._check_rule()
 
     def _set_policy(self, policy: FailurePolicy) -> None:
         if not isinstance(policy, FailurePolicy):
@@ -408,11 +416,28 @@ class CascadeRouter:
         """The key `estimator`'s score is recorded under in `scores` (see `score_keys`)."""
         return self._keys[id(estimator)]
 
-    def with_threshold(self: _R, threshold: float) -> _R:
-        """A copy sharing the same models, with another threshold."""
+    @property
+    def threshold(self) -> float:
+        """The decision rule's threshold (see `rule` for what settles ties at it)."""
+        return self.rule.threshold
+
+    def with_threshold(self: _R, threshold: float | Decider) -> _R:
+        """A copy sharing the same models, with another threshold or decision rule (e.g. a
+        calibration's `rule`)."""
         clone = self._copy()
-        clone.threshold = check_threshold(threshold)
+        clone.rule = as_rule(threshold)
+        clone._check_rule()
         return clone
+
+    def _check_rule(self) -> None:
+        """A rule that breaks ties by a score needs the router to compute that score."""
+        tie = self.rule.tie_estimator
+        if tie is not None and tie not in self._keys.values():
+            raise ConfigurationError(
+                "threshold",
+                f"the rule breaks ties by {tie!r}, which this router does not score; "
+                f"scored: {', '.join(sorted(set(self._keys.values())))}",
+            )
 
     def with_band(self: _R, band: tuple[float, float] | None) -> _R:
         """A copy sharing the same models, with another band (None: not staged)."""
@@ -450,9 +475,9 @@ class CascadeRouter:
             return generation, Reason.NO_TOOL_CALL
         if not greedy.text.strip() and not greedy.tool_calls:
             return generation, Reason.EMPTY_EDGE_ANSWER
-        if greedy.tool_calls:
-            if any(tool_call_problem(call, tools) for call in greedy.tool_calls):
-                return generation, Reason.INVALID_TOOL_CALL
+        if greedy.tool_calls and any(tool_call_problem(c, tools) for c in greedy.tool_calls):
+            return generation, Reason.INVALID_TOOL_CALL
+        if any(greedy.focus):  # a tool call or a ReAct step: scored on what decides the action
             generation = replace(generation, greedy=greedy.focused())
         return generation, None
 
@@ -494,13 +519,13 @@ class CascadeRouter:
         self,
         messages: MessagesInput,
         tools: ToolsInput,
-        threshold: float | None,
+        threshold: float | Decider | None,
         tool_choice: ToolChoice = None,
-    ) -> tuple[list[ChatMessage], list[dict[str, Any]], float, str | None]:
+    ) -> tuple[list[ChatMessage], list[dict[str, Any]], Decider, str | None]:
         msgs = normalize_messages(messages)
         tool_defs, required = normalize_tool_choice(tool_choice, normalize_tools(tools))
-        limit = self.threshold if threshold is None else check_threshold(threshold)
-        return msgs, tool_defs, limit, required
+        rule = self.rule if threshold is None else as_rule(threshold)
+        return msgs, tool_defs, rule, required
 
     @staticmethod
     def _check_call(max_new_tokens: int | None, deadline_s: float | None) -> None:
@@ -526,7 +551,7 @@ class CascadeRouter:
         answer: Generation,
         route: str,
         reason: Reason,
-        threshold: float,
+        threshold: Decider,
         started: float,
         assessment: EdgeAssessment | None,
         cloud_s: float = 0.0,
@@ -549,7 +574,8 @@ class CascadeRouter:
             confidence=assessment.confidence if assessment is not None and scored else None,
             scores=assessment.scores if assessment else {},
             estimator=(assessment.estimator if assessment else None) or self.key(self.estimator),
-            threshold=threshold,
+            threshold=threshold.threshold,
+            rule=snapshot(threshold),
             stage=assessment.stage if assessment else None,
             band=self.band,
             edge_tokens=assessment.generation.greedy.num_tokens if assessment else 0,
@@ -575,14 +601,17 @@ class CascadeRouter:
             return Reason.EDGE_NO_TOOLS
         return None
 
-    def outcome(self, assessment: EdgeAssessment, threshold: float | None = None) -> Reason:
+    def outcome(
+        self, assessment: EdgeAssessment, threshold: float | Decider | None = None
+    ) -> Reason:
         """The routing rule: why this assessment stays at the edge or escalates. A decision made
-        while assessing (see `EdgeAssessment.reason`) stands; else `escalates(confidence,
-        threshold)`."""
-        threshold = self.threshold if threshold is None else check_threshold(threshold)
+        while assessing (see `EdgeAssessment.reason`) stands; else the decision rule's (the
+        router's, or `threshold`)."""
+        rule = self.rule if threshold is None else as_rule(threshold)
         if assessment.reason is not None:
             return assessment.reason
-        if escalates(assessment.confidence, threshold):
+        key = request_key(assessment.messages)
+        if rule.escalates(assessment.confidence, assessment.scores, key):
             return Reason.LOW_CONFIDENCE
         return Reason.CONFIDENT
 
@@ -707,7 +736,7 @@ class CascadeRouter:
         self,
         msgs: list[ChatMessage],
         tools: list[dict[str, Any]],
-        limit: float,
+        limit: Decider,
         tool_choice: str | None,
         max_new_tokens: int | None,
         stop: Sequence[str] | None = None,
@@ -757,7 +786,7 @@ class CascadeRouter:
             else:
                 if edge_only:
                     return assessment
-                reason = self.outcome(assessment, 0.0 if keep_edge else limit)
+                reason = self.outcome(assessment, _KEEP if keep_edge else limit)
                 edge_error = assessment.error
         if reason is Reason.CONFIDENT and assessment is not None:
             return self._response(
@@ -858,7 +887,7 @@ class CascadeRouter:
         exc: BaseException,
         assessment: EdgeAssessment | None,
         reason: Reason,
-        threshold: float,
+        threshold: Decider,
         started: float,
         edge_error: str | None,
     ) -> RoutedResponse:
@@ -1022,7 +1051,7 @@ class CascadeRouter:
         messages: MessagesInput,
         tools: ToolsInput = None,
         *,
-        threshold: float | None = None,
+        threshold: float | Decider | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
@@ -1039,7 +1068,7 @@ class CascadeRouter:
         messages: MessagesInput,
         tools: ToolsInput = None,
         *,
-        threshold: float | None = None,
+        threshold: float | Decider | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
@@ -1079,7 +1108,7 @@ class CascadeRouter:
         messages: MessagesInput,
         tools: ToolsInput = None,
         *,
-        threshold: float | None = None,
+        threshold: float | Decider | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,
@@ -1100,7 +1129,7 @@ class CascadeRouter:
         messages: MessagesInput,
         tools: ToolsInput = None,
         *,
-        threshold: float | None = None,
+        threshold: float | Decider | None = None,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         tool_choice: ToolChoice = None,

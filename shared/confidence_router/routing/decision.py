@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from confidence_router.generation import Usage
 from confidence_router.messages import ToolCall
+from confidence_router.routing.decision_rule import DecisionRule, escalates
+
+__all__ = ["DecisionRule", "Latency", "Pricing", "Reason", "RoutedResponse", "escalates"]
 
 Tier = Literal["edge", "cloud"]
 Stage = Literal["cheap", "full"]
@@ -32,12 +35,6 @@ class Reason(StrEnum):
         "predicted_cloud"  # a predictive router sent it to the cloud before generating
     )
     PREDICTED_EDGE = "predicted_edge"  # a predictive router kept it at the edge before generating
-
-
-def escalates(confidence: float, threshold: float) -> bool:
-    """The routing rule: escalate iff confidence < threshold, and always at threshold 1 (so
-    "send everything to the cloud" is a threshold, even for answers of confidence exactly 1)."""
-    return threshold >= 1.0 or confidence < threshold
 
 
 class Pricing(BaseModel):
@@ -85,6 +82,7 @@ class RoutedResponse(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     estimator: str | None = None
     threshold: float
+    rule: DecisionRule | None = None  # the full rule when it settles ties (see DecisionRule)
     stage: Stage | None = None
     band: tuple[float, float] | None = None
     edge_tokens: int = 0

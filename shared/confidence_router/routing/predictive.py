@@ -33,6 +33,7 @@ from confidence_router.routing.cascade import (
     check_threshold,
 )
 from confidence_router.routing.decision import Reason, RoutedResponse
+from confidence_router.routing.decision_rule import Decider
 
 Embed = Callable[[Sequence[str]], Any]
 
@@ -79,7 +80,7 @@ class HybridRouter(CascadeRouter):
         self,
         msgs: list[ChatMessage],
         tools: list[dict[str, Any]],
-        limit: float,
+        limit: Decider,
         tool_choice: str | None,
         max_new_tokens: int | None,
         stop: Sequence[str] | None = None,

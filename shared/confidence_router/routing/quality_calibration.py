@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from confidence_router.errors import ConfigurationError, InvalidInputError
-from confidence_router.routing.decision import escalates
+from confidence_router.routing.decision_rule import escalates
 
 
 def isotonic_fit(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:

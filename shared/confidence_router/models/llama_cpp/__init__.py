@@ -1,0 +1,5 @@
+"""In-process edge backend on llama.cpp's low-level API (`llama-cpp-python`)."""
+
+from confidence_router.models.llama_cpp.model import LlamaCppModel
+
+__all__ = ["LlamaCppModel"]
