@@ -1,27 +1,22 @@
-"""The hyper-parameter grids of the routers `paper_table1.py` trains (both parts): each
-router's setting is picked from its grid inside the training data only."""
+"""The hyper-parameter grids of the routers `paper_table1.py` trains (both parts), read from
+the router registry: every registered router with a non-empty `grid`, in registration order;
+each router's setting is picked from its grid inside the training data only."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
-from confidence_router.routers import (
-    EmbeddingRouter,
-    KNNRouter,
-    MatrixFactorizationRouter,
-    MLPRouter,
-    SWRankingRouter,
-)
+from confidence_router.routers import ROUTERS, EmbeddingRouter
 
-GRIDS: dict[str, list[Callable[[], EmbeddingRouter]]] = {
-    "knn": [lambda: KNNRouter(k=1), lambda: KNNRouter(k=10), lambda: KNNRouter(k=50)],
-    "mlp": [
-        lambda: MLPRouter(hidden=32, epochs=150, lr=3e-3),
-        lambda: MLPRouter(hidden=128, epochs=150, lr=3e-3),
-    ],
-    "sw_ranking": [lambda: SWRankingRouter(gamma=10.0)],
-    "matrix_factorization": [
-        lambda: MatrixFactorizationRouter(rank=16, epochs=150, lr=3e-3),
-        lambda: MatrixFactorizationRouter(rank=64, epochs=150, lr=3e-3),
-    ],
-}
+
+def grids() -> dict[str, list[Callable[[], EmbeddingRouter]]]:
+    """Kind -> one constructor per setting of the router's `grid` (registered routers now)."""
+    return {
+        kind: [partial(cls, **settings) for settings in cls.grid]
+        for kind, cls in ROUTERS.items()
+        if cls.grid
+    }
+
+
+GRIDS = grids()

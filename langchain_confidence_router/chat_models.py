@@ -12,92 +12,38 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict
 
-from confidence_router import (
-    CascadeRouter,
-    ConfigurationError,
-    FailurePolicy,
-    Pricing,
-    RoutedResponse,
-)
+from confidence_router import RoutedResponse
 from confidence_router.models.base import ChatBackend
-from confidence_router.routing.adapter_router import adapter_router, adopted_settings
-from confidence_router.uncertainty import Estimator
+from confidence_router.routing.adapter_router import RouterSettings, call_options
 from langchain_confidence_router.backend import as_backend
 from langchain_confidence_router.messages import final_chunk, to_ai_message, to_core_messages
 from langchain_confidence_router.usage import areport_edge_usage, report_edge_usage
 
-# Keyword arguments LangChain (bind_tools, create_agent, with_structured_output) may pass that the
-# router does not act on; anything else unknown is an error, not silently dropped.
-_IGNORED_KWARGS = frozenset(
-    {
-        "parallel_tool_calls",
-        "ls_structured_output_format",
-        "strict",
-        "response_format",
-        "stream_usage",
-    }
-)
 
+class ChatConfidenceRouter(RouterSettings, BaseChatModel):
+    """Routes each call: the edge answers when its confidence passes the decision rule
+    (`threshold`), else the cloud.
 
-class ChatConfidenceRouter(BaseChatModel):
-    """Routes each call: the edge answers when its confidence >= `threshold`, else the cloud.
-
-    `edge` and `cloud` are core backends (`TransformersModel`, `OpenAIChatModel`) or LangChain
-    chat models. The decision (route, reason, confidence, scores, threshold, cost, latency) is in
+    `edge` and `cloud` are core backends (`LlamaCppModel`, `OpenAIChatModel`, ...) or LangChain
+    chat models; the settings are `RouterSettings`' (or a prebuilt `router=`). The decision
+    (route, reason, confidence, scores, threshold, cost, latency) is in
     `response_metadata["routing"]`; when streaming, on the final chunk with `usage_metadata`.
-    `failure_policy` (a core `FailurePolicy`) says what happens when a tier fails: by default
-    an answer the cloud could not give comes back from the edge with `routing["degraded"]`
-    true; with `fallback="raise"` a typed error (`CloudUnavailableError`, ...) is raised, which
-    `with_fallbacks` can catch. Per call: `threshold`, `max_new_tokens`, `deadline_s`.
+    `failure_policy` (a core `FailurePolicy`): by default an answer the cloud could not give
+    comes back from the edge with `routing["degraded"]` true; with `fallback="raise"` a typed
+    error (`CloudUnavailableError`, ...) is raised, which `with_fallbacks` can catch. Per call:
+    `threshold`, `max_new_tokens`, `deadline_s`.
 
-        router = ChatConfidenceRouter(edge=TransformersModel(), cloud=ChatOpenAI(...))
+        router = ChatConfidenceRouter(edge=LlamaCppModel(), cloud=ChatOpenAI(...))
         chain = prompt | router | StrOutputParser()
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    edge: Any = None
-    cloud: Any = None
-    estimator: str | Estimator = "max_sequence_probability"
-    extra_estimators: list[str | Estimator] = Field(default_factory=list)
-    # a threshold in [0, 1], a `DecisionRule` (e.g. `calibrate_threshold(...).rule`,
-    # `calibrate_risk(...).rule`) or a `BudgetController`
-    threshold: Any = 0.5
-    max_new_tokens: int = 512
-    cloud_max_new_tokens: int | None = None
-    prices: dict[str, Pricing] | None = None
-    failure_policy: FailurePolicy | None = None
-    # A prebuilt core router (CascadeRouter, PredictiveRouter, HybridRouter): when given, the
-    # models and settings are its own and the fields above are taken from it.
-    router_: Any = Field(default=None, alias="router")
-    _router: CascadeRouter = PrivateAttr()
-
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
-        # Built here, not in a pydantic validator, so configuration errors keep their own type.
-        self._router = adapter_router(
-            self.router_,
-            self.edge,
-            self.cloud,
-            as_backend,
-            estimator=self.estimator,
-            extra_estimators=self.extra_estimators,
-            threshold=self.threshold,
-            max_new_tokens=self.max_new_tokens,
-            cloud_max_new_tokens=self.cloud_max_new_tokens,
-            prices=self.prices,
-            failure_policy=self.failure_policy,
-        )
-        if self.router_ is not None:
-            for name, value in adopted_settings(self._router).items():
-                setattr(self, name, value)
-
-    @property
-    def router(self) -> CascadeRouter:
-        """The core router every call goes through."""
-        return self._router
+        self._build_router(as_backend)
 
     @property
     def _llm_type(self) -> str:
@@ -127,29 +73,8 @@ class ChatConfidenceRouter(BaseChatModel):
     def _route_args(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        unknown = (
-            set(kwargs)
-            - _IGNORED_KWARGS
-            - {
-                "tools",
-                "tool_choice",
-                "threshold",
-                "max_new_tokens",
-                "deadline_s",
-            }
-        )
-        if unknown:
-            raise ConfigurationError(
-                ",".join(sorted(unknown)), "not a ChatConfidenceRouter call option"
-            )
-        return to_core_messages(messages), {
-            "stop": stop,
-            "tools": kwargs.get("tools"),
-            "tool_choice": kwargs.get("tool_choice"),
-            "threshold": kwargs.get("threshold"),
-            "max_new_tokens": kwargs.get("max_new_tokens"),
-            "deadline_s": kwargs.get("deadline_s"),
-        }
+        options = call_options(kwargs, "ChatConfidenceRouter")
+        return to_core_messages(messages), {**options, "stop": stop}
 
     @staticmethod
     def _result(response: RoutedResponse) -> ChatResult:

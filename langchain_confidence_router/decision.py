@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 
-from confidence_router.routing.decision import Reason
+from confidence_router.routing.decision import EDGE_REASONS
 from langchain_confidence_router.chat_models import ChatConfidenceRouter
 from langchain_confidence_router.messages import to_core_messages
 
@@ -35,14 +35,14 @@ class RoutingDecision(RunnableSerializable[LanguageModelInput, dict[str, Any]]):
 
     def _record(self, assessment: Any) -> dict[str, Any]:
         router = self.model.router
-        limit = router.threshold if self.threshold is None else self.threshold
-        reason = router.outcome(assessment, limit)
+        rule = router.rule if self.threshold is None else self.threshold
+        reason = router.outcome(assessment, rule)
         return {
-            "route": "edge" if reason is Reason.CONFIDENT else "cloud",
+            "route": "edge" if reason in EDGE_REASONS else "cloud",
             "reason": reason.value,
             "confidence": assessment.confidence,
             "scores": assessment.scores,
-            "threshold": limit,
+            "threshold": router.threshold if self.threshold is None else self.threshold,
             "edge_answer": assessment.generation.text,
         }
 

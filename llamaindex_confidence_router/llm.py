@@ -6,6 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from llama_index.core.base.llms.generic_utils import (
+    achat_to_completion_decorator,
+    astream_chat_to_completion_decorator,
+    chat_to_completion_decorator,
+    stream_chat_to_completion_decorator,
+)
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -23,99 +29,49 @@ from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from confidence_router import (
-    CascadeRouter,
-    ConfigurationError,
-    FailurePolicy,
-    Pricing,
-    RoutedResponse,
-)
-from confidence_router.routing.adapter_router import adapter_router, adopted_settings
+from confidence_router import RoutedResponse
+from confidence_router.routing.adapter_router import RouterSettings, call_options
 from confidence_router.routing.cascade import RouteChunk
-from confidence_router.uncertainty import Estimator
 from llamaindex_confidence_router.backend import as_backend
 from llamaindex_confidence_router.events import RoutingDecisionEvent
-from llamaindex_confidence_router.messages import (
-    to_chat_response,
-    to_completion_response,
-    to_core_messages,
-)
+from llamaindex_confidence_router.messages import to_chat_response, to_core_messages
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 dispatcher = get_dispatcher(__name__)
 
-_OPTIONS = ("tools", "tool_choice", "threshold", "max_new_tokens", "stop", "deadline_s")
-# Keyword arguments LlamaIndex components pass that the router does not act on; anything else
-# unknown is an error, not silently dropped.
-_IGNORED = frozenset({"parallel_tool_calls", "strict", "response_format", "formatted"})
 
+class ConfidenceRouterLLM(RouterSettings, FunctionCallingLLM):
+    """Routes each call: the edge answers when its confidence passes the decision rule
+    (`threshold`), else the cloud.
 
-class ConfidenceRouterLLM(FunctionCallingLLM):
-    """Routes each call: the edge answers when its confidence >= `threshold`, else the cloud.
+    `edge` and `cloud` are core backends (`LlamaCppModel`, `OpenAIChatModel`, ...) or LlamaIndex
+    LLMs; the settings are `RouterSettings`' (or a prebuilt `router=`). The decision is in
+    `response.raw["routing"]` (and `additional_kwargs["routing"]`) and is emitted as a
+    `RoutingDecisionEvent`. `failure_policy` (a core `FailurePolicy`): by default an answer the
+    cloud could not give comes back from the edge with `routing["degraded"]` true; with
+    `fallback="raise"` a typed error is raised. Per call: `threshold`, `max_new_tokens`,
+    `deadline_s`. Usage (both tiers, each once) is in `raw["usage"]`, where
+    `TokenCountingHandler` reads it. The context window is the cloud's: a prompt longer than
+    the edge's window goes straight to the cloud. Completion is chat on one user message.
 
-    `edge` and `cloud` are core backends (`TransformersModel`, `OpenAIChatModel`) or LlamaIndex
-    LLMs. The decision is in `response.raw["routing"]` (and `additional_kwargs["routing"]`) and
-    is emitted as a `RoutingDecisionEvent`. `failure_policy` (a core `FailurePolicy`): by
-    default an answer the cloud could not give comes back from the edge with
-    `routing["degraded"]` true; with `fallback="raise"` a typed error is raised. Per call:
-    `threshold`, `max_new_tokens`, `deadline_s`. Usage (both tiers, each once) is in
-    `raw["usage"]`, where `TokenCountingHandler` reads it. The context window is the cloud's:
-    a prompt longer than the edge's window goes straight to the cloud.
-
-        Settings.llm = ConfidenceRouterLLM(edge=TransformersModel(), cloud=OpenAIChatModel(...))
+        Settings.llm = ConfidenceRouterLLM(edge=LlamaCppModel(), cloud=OpenAIChatModel(...))
     """
 
-    edge: Any = Field(default=None, description="edge backend or LlamaIndex LLM")
-    cloud: Any = Field(default=None, description="cloud backend or LlamaIndex LLM")
-    estimator: str | Estimator = "max_sequence_probability"
-    extra_estimators: list[str | Estimator] = Field(default_factory=list)
-    # a threshold in [0, 1], a `DecisionRule` (e.g. `calibrate_threshold(...).rule`,
-    # `calibrate_risk(...).rule`) or a `BudgetController`
-    threshold: Any = 0.5
-    max_new_tokens: int = 512
-    cloud_max_new_tokens: int | None = None
-    prices: dict[str, Pricing] | None = None
-    failure_policy: FailurePolicy | None = None
-    # A prebuilt core router (CascadeRouter, PredictiveRouter, HybridRouter): when given, the
-    # models and settings are its own and the fields above are taken from it.
-    router_: Any = Field(default=None, alias="router")
     context_window: int | None = Field(
         default=None, description="override the cloud's context window"
     )
-    _router: CascadeRouter = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
-        # Built here, not in a pydantic validator, so configuration errors keep their own type.
-        self._router = adapter_router(
-            self.router_,
-            self.edge,
-            self.cloud,
-            as_backend,
-            estimator=self.estimator,
-            extra_estimators=self.extra_estimators,
-            threshold=self.threshold,
-            max_new_tokens=self.max_new_tokens,
-            cloud_max_new_tokens=self.cloud_max_new_tokens,
-            prices=self.prices,
-            failure_policy=self.failure_policy,
-        )
-        if self.router_ is not None:
-            for name, value in adopted_settings(self._router).items():
-                setattr(self, name, value)
+        self._build_router(as_backend)
 
     @classmethod
     def class_name(cls) -> str:
         return "ConfidenceRouterLLM"
-
-    @property
-    def router(self) -> CascadeRouter:
-        """The core router every call goes through."""
-        return self._router
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -137,31 +93,12 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
     def _args(
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        unknown = set(kwargs) - set(_OPTIONS) - _IGNORED
-        if unknown:
-            raise ConfigurationError(
-                ",".join(sorted(unknown)), "not a ConfidenceRouterLLM call option"
-            )
-        return to_core_messages(messages), {k: kwargs.get(k) for k in _OPTIONS}
-
-    @staticmethod
-    def _prompt(prompt: str) -> list[ChatMessage]:
-        return [ChatMessage(role=MessageRole.USER, content=prompt)]
+        return to_core_messages(messages), call_options(kwargs, "ConfidenceRouterLLM")
 
     @staticmethod
     def _emit(response: RoutedResponse) -> RoutedResponse:
         dispatcher.event(RoutingDecisionEvent(decision=response.decision()))
         return response
-
-    def _route(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> RoutedResponse:
-        core, args = self._args(messages, kwargs)
-        return self._emit(self._router.route(core, **args))
-
-    async def _aroute(
-        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
-    ) -> RoutedResponse:
-        core, args = self._args(messages, kwargs)
-        return self._emit(await self._router.aroute(core, **args))
 
     def _chunk_response(self, chunk: RouteChunk, text: str) -> ChatResponse:
         if chunk.response is not None:
@@ -169,20 +106,15 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
         message = ChatMessage(role=MessageRole.ASSISTANT, content=text)
         return ChatResponse(message=message, delta=chunk.text)
 
-    # -- chat -------------------------------------------------------------------------------
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        core, args = self._args(messages, kwargs)
+        return to_chat_response(self._emit(self._router.route(core, **args)))
 
-    @llm_chat_callback()
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return to_chat_response(self._route(messages, kwargs))
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        core, args = self._args(messages, kwargs)
+        return to_chat_response(self._emit(await self._router.aroute(core, **args)))
 
-    @llm_chat_callback()
-    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return to_chat_response(await self._aroute(messages, kwargs))
-
-    @llm_chat_callback()
-    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        """The edge answer arrives whole once its confidence is known; an escalated answer
-        streams as the cloud writes it. The last response carries the decision."""
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         core, args = self._args(messages, kwargs)
 
         def gen() -> ChatResponseGen:
@@ -193,8 +125,7 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
 
         return gen()
 
-    @llm_chat_callback()
-    async def astream_chat(
+    async def _astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         core, args = self._args(messages, kwargs)
@@ -207,51 +138,50 @@ class ConfidenceRouterLLM(FunctionCallingLLM):
 
         return gen()
 
-    # -- completion -------------------------------------------------------------------------
+    # -- chat: the edge answer arrives whole once its confidence is known, an escalated answer
+    # streams as the cloud writes it; the last response carries the decision --
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await self._achat(messages, **kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._stream_chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        return await self._astream_chat(messages, **kwargs)
+
+    # -- completion: chat on one user message (LlamaIndex's own converters) --
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return to_completion_response(self._route(self._prompt(prompt), kwargs))
+        return chat_to_completion_decorator(self._chat)(prompt, **kwargs)
 
     @llm_completion_callback()
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
-        return to_completion_response(await self._aroute(self._prompt(prompt), kwargs))
+        return await achat_to_completion_decorator(self._achat)(prompt, **kwargs)
 
     @llm_completion_callback()
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        core, args = self._args(self._prompt(prompt), kwargs)
-
-        def gen() -> CompletionResponseGen:
-            text = ""
-            for chunk in self._router.stream(core, **args):
-                text += chunk.text
-                if chunk.response is None:
-                    yield CompletionResponse(text=text, delta=chunk.text)
-                else:
-                    yield to_completion_response(self._emit(chunk.response), delta="")
-
-        return gen()
+        return stream_chat_to_completion_decorator(self._stream_chat)(prompt, **kwargs)
 
     @llm_completion_callback()
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        core, args = self._args(self._prompt(prompt), kwargs)
-
-        async def gen() -> CompletionResponseAsyncGen:
-            text = ""
-            async for chunk in self._router.astream(core, **args):
-                text += chunk.text
-                if chunk.response is None:
-                    yield CompletionResponse(text=text, delta=chunk.text)
-                else:
-                    yield to_completion_response(self._emit(chunk.response), delta="")
-
-        return gen()
+        return await astream_chat_to_completion_decorator(self._astream_chat)(prompt, **kwargs)
 
     # -- tools ------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from typing import Any
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
-    CompletionResponse,
     MessageRole,
     TextBlock,
     ThinkingBlock,
@@ -166,19 +165,6 @@ def to_chat_response(response: RoutedResponse, delta: str | None = None) -> Chat
     raw = _raw(response)
     return ChatResponse(
         message=answer_message(response),
-        raw=raw,
-        delta=delta,
-        additional_kwargs={"routing": raw["routing"], **raw["usage"]},
-    )
-
-
-def to_completion_response(
-    response: RoutedResponse, delta: str | None = None
-) -> CompletionResponse:
-    """A `CompletionResponse` carrying the same decision and usage."""
-    raw = _raw(response)
-    return CompletionResponse(
-        text=response.text,
         raw=raw,
         delta=delta,
         additional_kwargs={"routing": raw["routing"], **raw["usage"]},

@@ -84,25 +84,30 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="in-process runtime of the edge (auto: llama.cpp when installed)",
     )
-    cal.add_argument("--estimator", default="max_sequence_probability")
-    cal.add_argument("--max-new-tokens", type=int, default=128)
-    from confidence_router.evaluation.commands import add_commands
+    from confidence_router.evaluation.commands import add_commands, add_estimator_options
 
+    add_estimator_options(cal, many=False)
+    cal.add_argument("--max-new-tokens", type=int, default=128)
     add_commands(sub)
     from confidence_router.training.commands import add_commands as add_training
 
     add_training(sub)
+    from confidence_router.serve.command import add_command as add_serve
+
+    add_serve(sub)
     return parser
 
 
 def _calibrate(args: argparse.Namespace) -> None:
+    from confidence_router.evaluation.commands import estimators_from
     from confidence_router.models import load_edge
     from confidence_router.routing import CascadeRouter, calibrate_threshold
     from confidence_router.routing.no_cloud import NoCloud
 
     prompts = load_prompts(args.prompts)
+    (estimator,) = estimators_from([args.estimator], args.equivalence)
     edge = load_edge(args.edge_model, args.edge_runtime)
-    router = CascadeRouter(edge, NoCloud(), estimator=args.estimator)
+    router = CascadeRouter(edge, NoCloud(), estimator=estimator)
     if args.target_quality is not None:
         _calibrate_quality(args, prompts, router)
         return
@@ -203,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_new_tokens=args.max_new_tokens,
                 rule=load_rule(args.rule) if args.rule else None,
             )
+        elif args.command == "serve":
+            from confidence_router.serve.command import run_serve
+
+            run_serve(args)
         elif args.command == "eval":
             from confidence_router.evaluation.commands import run_eval
 

@@ -120,6 +120,9 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
     # None: the model may answer or call a tool; "required": it must call one; else a tool name.
     tool_choice: str | None = None
+    # OpenAI's structured output (`json_object` / `json_schema`), for backends that enforce it
+    # (`Capabilities.structured_output`); the router instructs and checks the others.
+    response_format: dict[str, Any] | None = None
     # Only the `num_samples` samples: the caller already has the greedy answer (staged escalation
     # asks for samples in a second call). `Generation.greedy` is then an empty answer.
     samples_only: bool = False

@@ -40,7 +40,22 @@ def test_prose_around_one_fenced_call_keeps_the_prose() -> None:
     assert content == "I will call it:\n\nDone."
 
 
-def test_two_fenced_blocks_are_not_guessed() -> None:
+def test_of_two_fenced_calls_only_the_first_counts() -> None:
     block = '```json\n{"name": "get_weather", "arguments": {}}\n```'
     content, calls = parse_tool_calls(f"a {block} b {block}", NAMES)
-    assert calls == () and content.startswith("a ")
+    assert [c.name for c in calls] == ["get_weather"] and content == "a"
+
+
+def test_a_whole_tool_loop_in_prose_gives_only_its_first_call() -> None:
+    # Qwen2.5-Coder-1.5B's answer to a two-step question, verbatim: the second call is built on
+    # a made-up result (401) and the final number is made up too.
+    text = (
+        '```json\n{\n  "name": "multiply",\n  "arguments": {\n    "a": 17,\n    "b": 23\n  }\n}\n'
+        '```\n\n```json\n{\n  "name": "add",\n  "arguments": {\n    "a": 401,\n    "b": 5\n  }\n}'
+        "\n```\n\nThe final number is `406`."
+    )
+    content, calls = parse_tool_calls(text, {"multiply", "add"})
+    assert [(c.name, c.arguments) for c in calls] == [("multiply", {"a": 17, "b": 23})]
+    assert content == ""
+    # fenced blocks that are not calls of offered tools stay content
+    assert parse_tool_calls(text, {"divide"}) == (text, ())

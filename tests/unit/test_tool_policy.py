@@ -2,7 +2,7 @@ import math
 
 from confidence_router import CascadeRouter, Reason
 from confidence_router.generation import Answer, Generation
-from confidence_router.messages import ToolCall
+from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.tool_parsing import focus_mask, tool_call_spans
 from confidence_router.routing.tool_validation import tool_call_problem
 
@@ -88,3 +88,24 @@ def test_tool_call_scored_on_its_focus_tokens() -> None:
 def test_invalid_edge_tool_call_escalates() -> None:
     out = route(tool_generation({"town": "Paris"}, [0.0], [True]), 0.0)
     assert (out.route, out.reason) == ("cloud", Reason.INVALID_TOOL_CALL)
+
+
+def test_repeating_an_answered_call_escalates() -> None:
+    asked = ChatMessage(role="user", content="Weather in Paris?")
+    made = ChatMessage(
+        role="assistant",
+        content="",
+        tool_calls=(ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"}),),
+    )
+    result = ChatMessage(role="tool", content="18 C", tool_call_id="c1")
+    again = tool_generation({"city": "Paris"}, [0.0], [True])
+    edge = ScriptedBackend(
+        [again, again, tool_generation({"city": "Rome"}, [0.0], [True])], tools=True
+    )
+    cloud = ScriptedBackend([generation([], text="It is 18 C.")], tools=True)
+    router = CascadeRouter(edge, cloud, threshold=0.5)
+    out = router.route([asked, made, result], tools=TOOLS)
+    assert (out.route, out.reason, out.text) == ("cloud", Reason.REPEATED_TOOL_CALL, "It is 18 C.")
+    # the same call before it has a result, or another call after it, is not a repeat
+    assert router.route([asked, made], tools=TOOLS).route == "edge"
+    assert router.route([asked, made, result], tools=TOOLS).route == "edge"  # Rome

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from confidence_router.errors import ConfigurationError
@@ -15,6 +17,7 @@ from confidence_router.evaluation.data import (
     load_prompts,
 )
 from confidence_router.models.base import ChatBackend
+from confidence_router.uncertainty import EQUIVALENCES, ESTIMATORS, Estimator, get_equivalence
 
 DEFAULT_ESTIMATORS = (
     "max_sequence_probability",
@@ -22,6 +25,54 @@ DEFAULT_ESTIMATORS = (
     "mean_token_entropy",
     "semantic_entropy",
 )
+
+
+def estimators_from(names: Sequence[str], equivalence: str | None) -> list[Estimator | str]:
+    """The estimators a command names (registered names, left as names when `equivalence` is
+    None); with `equivalence` (a registered name), one instance of it clusters for every
+    estimator that takes an `equivalence`, and at least one must."""
+    if equivalence is None:
+        return list(names)
+    shared = get_equivalence(equivalence)
+    out: list[Estimator | str] = []
+    for name in names:
+        cls = ESTIMATORS.lookup(name)
+        takes = "equivalence" in inspect.signature(cls).parameters
+        out.append(cls(equivalence=shared) if takes else name)  # type: ignore[call-arg]
+    if all(isinstance(e, str) for e in out):
+        raise ConfigurationError(
+            "equivalence", f"none of the estimators {list(names)} clusters answers"
+        )
+    return out
+
+
+def add_estimator_options(parser: argparse.ArgumentParser, *, many: bool) -> None:
+    """`--estimators NAME...` (`many`) or `--estimator NAME`, and `--equivalence NAME`: choices
+    from the registries, so registered extensions are accepted by name."""
+    if many:
+        parser.add_argument(
+            "--estimators",
+            nargs="+",
+            default=list(DEFAULT_ESTIMATORS),
+            choices=ESTIMATORS,
+            metavar="NAME",
+            help=f"registered estimator names (default: {' '.join(DEFAULT_ESTIMATORS)})",
+        )
+    else:
+        parser.add_argument(
+            "--estimator",
+            default="max_sequence_probability",
+            choices=ESTIMATORS,
+            metavar="NAME",
+            help="a registered estimator name (default: max_sequence_probability)",
+        )
+    parser.add_argument(
+        "--equivalence",
+        choices=EQUIVALENCES,
+        metavar="NAME",
+        help="a registered equivalence, built with its defaults, for the estimators that "
+        "cluster answers (default: chosen per request)",
+    )
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +98,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument("--edge-dtype", default="bfloat16", help="transformers runtime only")
     ev.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
     ev.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")
-    ev.add_argument("--estimators", nargs="+", default=list(DEFAULT_ESTIMATORS))
+    add_estimator_options(ev, many=True)
     ev.add_argument("--store", type=Path, default=Path("eval.sqlite"))
     ev.add_argument("--run", help="run name (default: from the models)")
     ev.add_argument("--out", type=Path, help="also write the report here")
@@ -113,8 +164,10 @@ def run_eval(args: argparse.Namespace) -> None:
 
         edge = LlamaCppModel(args.edge_model or DEFAULT_EDGE)
     with _cloud(args.cloud_base_url, args.cloud_model, sys.stderr) as cloud:
-        first, *extra = args.estimators
+        first, *extra = estimators_from(args.estimators, args.equivalence)
         router = CascadeRouter(edge, cloud, estimator=first, extra_estimators=extra)
+        if args.equivalence:  # only then: runs made before this option keep their config
+            edge_settings["equivalence"] = args.equivalence
         config = run_config(
             router,
             data=args.data,

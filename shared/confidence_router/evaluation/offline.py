@@ -17,6 +17,7 @@ import numpy as np
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.evaluation.report import ExtraRouter
 from confidence_router.routers.base import EmbeddingRouter
+from confidence_router.routing.pregeneration import pre_decision
 
 
 def predictive(router: EmbeddingRouter, ids: Sequence[str], embeddings: Any) -> ExtraRouter:
@@ -39,9 +40,10 @@ def hybrid(
         raise ConfigurationError("band", f"need 0 <= low <= high <= 1, got {band}")
     scores, edge_first = {}, {}
     for item, p in p_cloud.items():
-        if p >= high:
+        decided = pre_decision(p, (low, high))  # the online router's rule
+        if decided == "cloud":
             scores[item] = 2.0 + p
-        elif p < low:
+        elif decided == "edge":
             scores[item] = p
         else:
             if item not in confidence:

@@ -33,6 +33,9 @@ class Capabilities(BaseModel):
     # Reads content beyond text (images, audio: `ChatMessage.parts`). A request with such
     # content skips an edge without it (reason `unsupported_content`).
     multimodal: bool = False
+    # Enforces `GenerationOptions.response_format` itself (an OpenAI-compatible server); for
+    # an edge without it the router adds the schema as an instruction and checks the answer.
+    structured_output: bool = False
     # Honours `GenerationOptions.deadline` itself (stops or times out there). For a backend
     # without it, the router enforces the deadline around the call (the call may go on in the
     # background, its result discarded).

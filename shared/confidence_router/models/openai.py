@@ -193,6 +193,7 @@ class OpenAIChatModel(ChatBackend):
             context_window=context_window,
             deadline=True,
             multimodal=multimodal,
+            structured_output=True,
         )
 
     @property
@@ -236,6 +237,8 @@ class OpenAIChatModel(ChatBackend):
             choice = openai_tool_choice(options.tool_choice)
             if choice is not None:
                 body["tool_choice"] = choice
+        if options.response_format is not None:
+            body["response_format"] = dict(options.response_format)
         wants_logprobs = options.logprobs or options.entropy
         if self.logprobs and wants_logprobs:
             body["logprobs"] = True

@@ -3,7 +3,9 @@
 Two shapes are recognised: Hermes/Qwen `<tool_call>{json}</tool_call>` blocks, and a JSON object
 `{"name": ..., "arguments": {...}}` alone in the answer, bare or in a fenced block, whose name is
 one of the offered tools (Qwen2.5-Coder answers tool requests that way; llama.cpp servers pass it
-through as plain content). Anything else stays content.
+through as plain content). When the prose holds several fenced calls (a whole tool loop written
+at once, the later calls on made-up results) only the first counts. Anything else stays
+content.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ def parse_tool_calls(
             if call is not None:
                 block = blocks[0]
                 return (text[: block.start()] + text[block.end() :]).strip(), (call,)
+        for block in blocks if len(blocks) > 1 else ():
+            # Several fenced calls in prose: the model wrote a whole tool loop at once, later
+            # calls built on results it made up. Only the first call and the prose before it
+            # count; the loop asks for the rest once the first call's result is in.
+            call = _as_call(_loads(block.group(1)), tool_names)
+            if call is not None:
+                return text[: block.start()].strip(), (call,)
     return text, ()
 
 

@@ -13,12 +13,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from confidence_router.errors import ConfigurationError, InvalidInputError
+from confidence_router.registry import Registry
 from confidence_router.training.labels import Winner
 
 Floats = npt.NDArray[np.float64]
@@ -66,9 +67,15 @@ def check_training(embeddings: Any, winners: Sequence[Winner]) -> tuple[Floats, 
 
 
 class EmbeddingRouter(ABC):
-    """Fit on (embeddings, winners); `predict(embeddings)` gives P(cloud wins) per query."""
+    """Fit on (embeddings, winners); `predict(embeddings)` gives P(cloud wins) per query.
+
+    `kind` is the name `@register` files the class under. `grid` lists the constructor
+    settings a benchmark picks the best of (`benchmarks/router_grids.py`): by default one, the
+    defaults; empty for a baseline the benchmarks report apart (`RandomRouter`).
+    """
 
     kind: ClassVar[str]
+    grid: ClassVar[tuple[dict[str, Any], ...]] = ({},)
 
     def __init__(self) -> None:
         self.provenance = Provenance()
@@ -133,12 +140,14 @@ class EmbeddingRouter(ABC):
         return target
 
 
-ROUTERS: dict[str, type[EmbeddingRouter]] = {}
+ROUTERS: Registry[EmbeddingRouter] = Registry(EmbeddingRouter, "kind", "router")
+R = TypeVar("R", bound=type[EmbeddingRouter])
 
 
-def register(cls: type[EmbeddingRouter]) -> type[EmbeddingRouter]:
-    ROUTERS[cls.kind] = cls
-    return cls
+def register(cls: R) -> R:
+    """Class decorator: make `cls` available by its `kind` (`train_router`, `load_router`,
+    `confidence-router train --router`, the benchmarks' grids)."""
+    return ROUTERS.register(cls)
 
 
 def load_router(path: str | Path, *, embedding_model: str | None = None) -> EmbeddingRouter:

@@ -13,6 +13,7 @@ from confidence_router.routers.base import EmbeddingRouter, Floats, normalize, r
 @register
 class KNNRouter(EmbeddingRouter):
     kind = "knn"
+    grid = ({"k": 1}, {"k": 10}, {"k": 50})
 
     def __init__(self, k: int = 1) -> None:
         super().__init__()

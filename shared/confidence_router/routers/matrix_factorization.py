@@ -31,6 +31,10 @@ def _mf(dim: int, rank: int) -> Any:
 @register
 class MatrixFactorizationRouter(TorchRouter):
     kind = "matrix_factorization"
+    grid = (
+        {"rank": 16, "epochs": 150, "lr": 3e-3},
+        {"rank": 64, "epochs": 150, "lr": 3e-3},
+    )
     size_name = "rank"
 
     def __init__(

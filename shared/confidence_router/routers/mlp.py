@@ -28,6 +28,10 @@ def _mlp(dim: int, hidden: int) -> Any:
 @register
 class MLPRouter(TorchRouter):
     kind = "mlp"
+    grid = (
+        {"hidden": 32, "epochs": 150, "lr": 3e-3},
+        {"hidden": 128, "epochs": 150, "lr": 3e-3},
+    )
     size_name = "hidden"
 
     def __init__(

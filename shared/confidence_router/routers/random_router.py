@@ -14,6 +14,7 @@ from confidence_router.routers.base import EmbeddingRouter, Floats, register
 @register
 class RandomRouter(EmbeddingRouter):
     kind = "random"
+    grid = ()  # a baseline: the benchmarks report random apart
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()

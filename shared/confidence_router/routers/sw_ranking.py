@@ -17,6 +17,7 @@ from confidence_router.routers.base import EmbeddingRouter, Floats, normalize, r
 @register
 class SWRankingRouter(EmbeddingRouter):
     kind = "sw_ranking"
+    grid = ({"gamma": 10.0},)
 
     def __init__(self, gamma: float = 10.0) -> None:
         super().__init__()

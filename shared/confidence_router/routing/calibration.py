@@ -122,7 +122,8 @@ def _assess_scores(
     confidences: list[float] = []
     scores: list[dict[str, float]] = []
     for i, prompt in enumerate(prompts):
-        assessment = router.assess(prompt, max_new_tokens=max_new_tokens)
+        # the cascade's own confidence: a pre-generation step does not apply while calibrating
+        assessment = router.assess(prompt, max_new_tokens=max_new_tokens, pre=False)
         confidences.append(assessment.confidence)
         scores.append(dict(assessment.scores))
         if progress is not None:

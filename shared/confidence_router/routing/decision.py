@@ -11,7 +11,15 @@ from confidence_router.generation import Usage
 from confidence_router.messages import ToolCall
 from confidence_router.routing.decision_rule import DecisionRule, escalates
 
-__all__ = ["DecisionRule", "Latency", "Pricing", "Reason", "RoutedResponse", "escalates"]
+__all__ = [
+    "EDGE_REASONS",
+    "DecisionRule",
+    "Latency",
+    "Pricing",
+    "Reason",
+    "RoutedResponse",
+    "escalates",
+]
 
 Tier = Literal["edge", "cloud"]
 Stage = Literal["cheap", "full"]
@@ -28,13 +36,19 @@ class Reason(StrEnum):
     UNSUPPORTED_CONTENT = "unsupported_content"  # content the edge cannot read (e.g. an image)
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
     INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call does not fit the tool schema
+    REPEATED_TOOL_CALL = "repeated_tool_call"  # the edge repeats a call already answered
     NO_TOOL_CALL = "no_tool_call"  # tool_choice asked for a tool call and the edge answered in text
+    INVALID_OUTPUT = "invalid_output"  # the edge's answer does not fit response_format
     EDGE_FAILED = "edge_failed"  # the edge raised (generation error, out of memory, server down)
     EDGE_TIMEOUT = "edge_timeout"  # the edge did not finish before its deadline
     PREDICTED_CLOUD = (
         "predicted_cloud"  # a predictive router sent it to the cloud before generating
     )
     PREDICTED_EDGE = "predicted_edge"  # a predictive router kept it at the edge before generating
+
+
+# Reasons for which the edge's answer is the answer (every other reason escalates).
+EDGE_REASONS = frozenset({Reason.CONFIDENT, Reason.PREDICTED_EDGE})
 
 
 class Pricing(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from confidence_router.messages import ToolCall
+from confidence_router.messages import ChatMessage, ToolCall
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -59,3 +60,21 @@ def tool_call_problem(call: ToolCall, tools: Sequence[dict[str, Any]]) -> str | 
         if "enum" in prop and value not in prop["enum"]:
             return f"{call.name}: argument {name!r} must be one of {prop['enum']}"
     return None
+
+
+def repeats_an_answered_call(calls: Sequence[ToolCall], messages: Sequence[ChatMessage]) -> bool:
+    """Whether one of `calls` repeats (same tool, same arguments) a call the conversation
+    already made and got a result for: a small model stuck in a tool loop."""
+    answered = {m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id}
+    earlier = {
+        (c.name, _canonical(c.arguments))
+        for m in messages
+        if m.role == "assistant"
+        for c in m.tool_calls
+        if c.id in answered
+    }
+    return any((c.name, _canonical(c.arguments)) in earlier for c in calls)
+
+
+def _canonical(arguments: dict[str, Any]) -> str:
+    return json.dumps(arguments, sort_keys=True, default=str)

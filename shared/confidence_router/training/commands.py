@@ -7,12 +7,15 @@ from pathlib import Path
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from confidence_router.routers import ROUTERS
+
     tr = sub.add_parser("train", help="train a predictive router on a battles file")
     tr.add_argument("--battles", type=Path, required=True, help="RouteLLM battles, .csv/.jsonl")
     tr.add_argument(
         "--router",
         default="sw_ranking",
-        choices=["knn", "sw_ranking", "mlp", "matrix_factorization", "random"],
+        choices=ROUTERS,  # the registry itself: routers registered later are choices too
+        help="a registered router kind",
     )
     tr.add_argument("--out", type=Path, required=True, help="path stem of the saved router")
     tr.add_argument("--tau", type=float, help="the SE margin the labels were made with")

@@ -25,8 +25,8 @@ def train_router(
     **settings: Any,
 ) -> EmbeddingRouter:
     """Embed each battle's prompt (the text a `PredictiveRouter` embeds at inference: the last
-    user message) and fit a router of `kind` ("knn", "sw_ranking", "mlp",
-    "matrix_factorization", "random") on the winners."""
+    user message) and fit a router of `kind` (a registered one: "knn", "sw_ranking", "mlp",
+    "matrix_factorization", "random", ...; see `routers.register`) on the winners."""
     if not battles:
         raise InvalidInputError("no battles to train on")
     cls = ROUTERS.get(kind)

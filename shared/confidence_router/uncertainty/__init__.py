@@ -1,14 +1,23 @@
-"""Confidence estimators: each declares the statistics it needs, returns a confidence in [0, 1]."""
+"""Confidence estimators: each declares the statistics it needs, returns a confidence in [0, 1].
 
+Importing this package imports every module in it, so each estimator registers itself
+(`@register_estimator`, a new module here included); `get_estimator(name)` and `ESTIMATORS`
+read that registry.
+"""
+
+from confidence_router.registry import import_submodules
 from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.clustering import cluster_answers
 from confidence_router.uncertainty.equivalence import (
+    EQUIVALENCES,
     AnswerEquivalence,
     AutoEquivalence,
     EmbeddingEquivalence,
     Equivalence,
     LLMEntailment,
     NLIEntailment,
+    get_equivalence,
+    register_equivalence,
 )
 from confidence_router.uncertainty.lexical_similarity import LexicalSimilarity
 from confidence_router.uncertainty.max_sequence_probability import MaxSequenceProbability
@@ -16,39 +25,15 @@ from confidence_router.uncertainty.mean_token_entropy import MeanTokenEntropy
 from confidence_router.uncertainty.num_semantic_sets import NumSemanticSets
 from confidence_router.uncertainty.p_true import PTrue, TokenProbabilityScorer
 from confidence_router.uncertainty.perplexity import Perplexity
+from confidence_router.uncertainty.registry import ESTIMATORS, get_estimator, register_estimator
 from confidence_router.uncertainty.running_confidence import RunningConfidence, exit_point
 from confidence_router.uncertainty.semantic_entropy import SemanticEntropy
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
-# Estimators that can be built with no arguments (`PTrue` then gets the router's edge as its
-# scorer, see `Estimator.bind`).
-ESTIMATORS: dict[str, type[Estimator]] = {
-    cls.name: cls
-    for cls in (
-        MaxSequenceProbability,
-        Perplexity,
-        MeanTokenEntropy,
-        SemanticEntropy,
-        NumSemanticSets,
-        LexicalSimilarity,
-        PTrue,
-    )
-}
-
-
-def get_estimator(name: str) -> Estimator:
-    """An estimator by its registered name (`max_sequence_probability`, `perplexity`, ...)."""
-    from confidence_router.errors import ConfigurationError
-
-    try:
-        return ESTIMATORS[name]()
-    except KeyError:
-        raise ConfigurationError(
-            "estimator", f"unknown estimator {name!r}; allowed: {', '.join(sorted(ESTIMATORS))}"
-        ) from None
-
+import_submodules(__name__, __path__)  # any other estimator module here registers too
 
 __all__ = [
+    "EQUIVALENCES",
     "ESTIMATORS",
     "AnswerEquivalence",
     "AutoEquivalence",
@@ -70,5 +55,8 @@ __all__ = [
     "TokenProbabilityScorer",
     "cluster_answers",
     "exit_point",
+    "get_equivalence",
     "get_estimator",
+    "register_equivalence",
+    "register_estimator",
 ]

@@ -6,6 +6,7 @@ import re
 from itertools import combinations
 from typing import ClassVar
 
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import SampleEstimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
@@ -42,6 +43,7 @@ def rouge_l(a: str, b: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+@register_estimator
 class LexicalSimilarity(SampleEstimator):
     """Mean pairwise ROUGE-L F1 among `num_samples` sampled answers (default 5), in [0, 1].
 

@@ -6,9 +6,11 @@ import math
 from typing import ClassVar
 
 from confidence_router.uncertainty.base import Estimator, greedy_logprobs
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 
+@register_estimator
 class MaxSequenceProbability(Estimator):
     """Probability of the greedy answer under the edge model.
 

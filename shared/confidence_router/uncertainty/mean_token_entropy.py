@@ -7,9 +7,11 @@ from typing import ClassVar
 
 from confidence_router.errors import InvalidInputError
 from confidence_router.uncertainty.base import Estimator
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 
+@register_estimator
 class MeanTokenEntropy(Estimator):
     """Mean entropy H̄ (nats) of the next-token distributions; confidence = exp(-H̄).
 

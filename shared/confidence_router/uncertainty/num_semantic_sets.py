@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import SemanticSetEstimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 
+@register_estimator
 class NumSemanticSets(SemanticSetEstimator):
     """K, the number of semantic clusters among `num_samples` = N samples (default 5).
 

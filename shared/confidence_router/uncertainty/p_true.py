@@ -15,6 +15,7 @@ from confidence_router.errors import (
 )
 from confidence_router.messages import ChatMessage
 from confidence_router.uncertainty.base import Estimator
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import MAX_SAMPLES, answer_text, question_of
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
@@ -38,6 +39,7 @@ class TokenProbabilityScorer(Protocol):
     def probability_of(self, messages: Sequence[ChatMessage], continuation: str) -> float: ...
 
 
+@register_estimator
 class PTrue(Estimator):
     """The probability the model gives to "True" when asked whether its greedy answer is right.
 

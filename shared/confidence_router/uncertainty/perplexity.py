@@ -6,9 +6,11 @@ import math
 from typing import ClassVar
 
 from confidence_router.uncertainty.base import Estimator, greedy_logprobs
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 
+@register_estimator
 class Perplexity(Estimator):
     """Perplexity exp(-mean log p(y_t)) of the greedy answer; confidence = 1 / perplexity.
 

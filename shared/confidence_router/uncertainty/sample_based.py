@@ -14,6 +14,7 @@ from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.clustering import cluster_answers
 from confidence_router.uncertainty.equivalence.auto import AutoEquivalence
 from confidence_router.uncertainty.equivalence.base import Equivalence
+from confidence_router.uncertainty.equivalence.registry import get_equivalence
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
 if TYPE_CHECKING:
@@ -68,16 +69,18 @@ class SampleEstimator(Estimator):
 class SemanticSetEstimator(SampleEstimator):
     """A sample estimator over semantic clusters (see `cluster_answers`).
 
-    `equivalence`: the relation to cluster with; None (the default) chooses per request with
-    `AutoEquivalence(judge, embedder)`: extracted final answers where the task has them, else
-    `judge` asked for entailment, else sentence-embedding similarity. Clusters are cached in the
-    request's statistics under the equivalence's `key` and the number of samples, so estimators
-    that cluster the same samples the same way compute the clusters once.
+    `equivalence`: the relation to cluster with, or its registered name (`"answer"`,
+    `"embedding"`, ...; built with its defaults, see `register_equivalence`); None (the
+    default) chooses per request with `AutoEquivalence(judge, embedder)`: extracted final
+    answers where the task has them, else `judge` asked for entailment, else sentence-embedding
+    similarity. Clusters are cached in the request's statistics under the equivalence's `key`
+    and the number of samples, so estimators that cluster the same samples the same way compute
+    the clusters once.
     """
 
     def __init__(
         self,
-        equivalence: Equivalence | None = None,
+        equivalence: Equivalence | str | None = None,
         *,
         judge: ChatBackend | None = None,
         embedder: Embedder | None = None,
@@ -88,6 +91,8 @@ class SemanticSetEstimator(SampleEstimator):
             raise ConfigurationError(
                 "judge", "judge and embedder choose the default equivalence; pass no equivalence"
             )
+        if isinstance(equivalence, str):
+            equivalence = get_equivalence(equivalence)
         self.equivalence = equivalence
         self.auto = AutoEquivalence(judge, embedder) if equivalence is None else None
 

@@ -11,6 +11,7 @@ from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.generation import Answer
 from confidence_router.uncertainty.clustering import cluster_sizes
 from confidence_router.uncertainty.equivalence.base import Equivalence
+from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import SemanticSetEstimator
 from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
 
@@ -76,6 +77,7 @@ def eq2_entropy(log_probs: Sequence[float]) -> float:
     return max(0.0, -math.fsum(log_probs) / len(log_probs))
 
 
+@register_estimator
 class SemanticEntropy(SemanticSetEstimator):
     """Entropy of the meanings of `num_samples` sampled answers, in nats; higher = less confident.
 
@@ -111,7 +113,7 @@ class SemanticEntropy(SemanticSetEstimator):
 
     def __init__(
         self,
-        equivalence: Equivalence | None = None,
+        equivalence: Equivalence | str | None = None,
         *,
         judge: ChatBackend | None = None,
         embedder: Embedder | None = None,

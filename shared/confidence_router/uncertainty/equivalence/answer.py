@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 
 from confidence_router.errors import ConfigurationError
 from confidence_router.uncertainty.equivalence.base import Equivalence
+from confidence_router.uncertainty.equivalence.registry import register_equivalence
 
 AnswerKind = Literal["number", "choice", "auto"]
 KINDS: tuple[str, ...] = ("number", "choice", "auto")
@@ -146,6 +147,7 @@ def asks_for_quantity(question: str) -> bool:
     return _QUANTITY_QUESTION.search(question) is not None
 
 
+@register_equivalence
 class AnswerEquivalence(Equivalence):
     """Two answers are equivalent when they give the same extracted final answer.
 
@@ -157,6 +159,8 @@ class AnswerEquivalence(Equivalence):
     identical one: it is an unusable answer, and counting two of them as agreeing would make
     a model that never answers look confident. Each such answer is its own cluster.
     """
+
+    name: ClassVar[str] = "answer"
 
     symmetric: ClassVar[bool] = True
 

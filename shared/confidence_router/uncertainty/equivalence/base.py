@@ -26,8 +26,10 @@ class Equivalence(ABC):
 
     `key` identifies the decision rule: two instances with the same key must give the same
     verdicts, so per-request results (the clusters) computed with one are reused for the other.
+    `name` is what `@register_equivalence` registers the class under.
     """
 
+    name: ClassVar[str]
     symmetric: ClassVar[bool] = False
     batched: ClassVar[bool] = False
 

@@ -11,8 +11,10 @@ import numpy.typing as npt
 from confidence_router.embeddings import Embedder, default_embedder
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.uncertainty.equivalence.base import BoundedCache, Equivalence
+from confidence_router.uncertainty.equivalence.registry import register_equivalence
 
 
+@register_equivalence
 class EmbeddingEquivalence(Equivalence):
     """Two answers are equivalent when the cosine similarity of their embeddings is >= `threshold`.
 
@@ -25,6 +27,8 @@ class EmbeddingEquivalence(Equivalence):
     0.73 (short and long forms of one answer fall apart). Prefer `AnswerEquivalence`,
     `NLIEntailment` or `LLMEntailment` where they apply. Embeddings are cached per text.
     """
+
+    name: ClassVar[str] = "embedding"
 
     symmetric: ClassVar[bool] = True
 

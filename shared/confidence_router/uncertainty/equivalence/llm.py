@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from confidence_router.errors import ConfigurationError
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import ChatMessage
 from confidence_router.uncertainty.equivalence.base import BoundedCache, Equivalence
+from confidence_router.uncertainty.equivalence.registry import register_equivalence
 
 if TYPE_CHECKING:  # models.base imports this package: a runtime import would be circular
     from confidence_router.models.base import ChatBackend
@@ -42,6 +43,7 @@ def parse_verdict(text: str) -> bool | None:
     return None
 
 
+@register_equivalence
 class LLMEntailment(Equivalence):
     """Asks `judge` whether one answer entails the other; equivalence asks both directions.
 
@@ -52,6 +54,8 @@ class LLMEntailment(Equivalence):
     towards escalating. Verdicts are cached per (question, premise, hypothesis) in this instance,
     least recently used first out beyond `cache_size` entries.
     """
+
+    name: ClassVar[str] = "llm"
 
     def __init__(
         self,

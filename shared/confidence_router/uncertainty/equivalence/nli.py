@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from confidence_router.errors import ConfigurationError, ModelLoadError
 from confidence_router.uncertainty.equivalence.base import Equivalence
+from confidence_router.uncertainty.equivalence.registry import register_equivalence
 
 
 def entailment_label_id(id2label: dict[Any, str]) -> int:
@@ -27,6 +28,7 @@ def entailment_label_id(id2label: dict[Any, str]) -> int:
     return found[0]
 
 
+@register_equivalence
 class NLIEntailment(Equivalence):
     """`premise` entails `hypothesis` when an NLI classifier's most likely class is entailment.
 
@@ -37,6 +39,8 @@ class NLIEntailment(Equivalence):
     `f"{question} {answer}"` (`include_question=False` turns it off). Pairs are classified in
     batches of `batch_size`. Calls are thread-safe.
     """
+
+    name: ClassVar[str] = "nli"
 
     batched: ClassVar[bool] = True
 

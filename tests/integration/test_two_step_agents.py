@@ -1,0 +1,100 @@
+"""Two-step agents on the default local stack: two tools, the second call needs the first's
+result ((17 x 23) + 5 = 396). Through LangChain `create_agent`, LlamaIndex `FunctionAgent` and
+`ReActAgent`: once with every step forced to the default 1.5B cloud (threshold 1.0), once at
+the default threshold with the default edge (the test reports which steps stayed at the edge).
+The cloud answers over the wire through the local server's chat handler (real `tool_calls`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from llama_index.core.agent.workflow import AgentOutput, FunctionAgent, ReActAgent
+from llama_index.core.tools import FunctionTool
+
+from confidence_router import OpenAIChatModel
+from confidence_router.models.llama_cpp import LlamaCppModel
+from langchain_confidence_router import ChatConfidenceRouter
+from llamaindex_confidence_router import ConfidenceRouterLLM
+
+QUESTION = (
+    "What is 17 times 23, plus 5? First use the multiply tool, then use the add tool on its "
+    "result. Answer with the final number."
+)
+ANSWER = "396"
+# Measured on the default local models (greedy): the 0.5B edge keeps its steps confidently and
+# stops after the first tool's result; in LlamaIndex's agents the 1.5B cloud calls `multiply`
+# a second time or stops after it. Known model limits, not passed off as working (issue 19).
+SMALL_MODELS = pytest.mark.xfail(
+    reason="the default 0.5B/1.5B models do not finish this two-step loop here", strict=False
+)
+THRESHOLDS = [pytest.param(1.0, id="cloud-only"), pytest.param(0.5, id="default-threshold")]
+LANGCHAIN_THRESHOLDS = [
+    pytest.param(1.0, id="cloud-only"),
+    pytest.param(0.5, id="default-threshold", marks=SMALL_MODELS),
+]
+
+
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@pytest.mark.parametrize("threshold", LANGCHAIN_THRESHOLDS)
+def test_langchain_create_agent(
+    qwen_edge: LlamaCppModel, big_cloud: OpenAIChatModel, threshold: float
+) -> None:
+    chat = ChatConfidenceRouter(
+        edge=qwen_edge, cloud=big_cloud, threshold=threshold, max_new_tokens=128,
+        cloud_max_new_tokens=256,
+    )  # fmt: skip
+    agent = create_agent(model=chat, tools=[tool(multiply), tool(add)])
+    result = agent.invoke({"messages": [{"role": "user", "content": QUESTION}]})
+    steps = [m for m in result["messages"] if isinstance(m, AIMessage)]
+    routes = [m.response_metadata["routing"]["route"] for m in steps]
+    print(f"create_agent at threshold {threshold}: steps {routes}")
+    called = [c["name"] for m in steps for c in m.tool_calls]
+    assert called[:2] == ["multiply", "add"], (called, routes)
+    assert ANSWER in steps[-1].text, (steps[-1].text, routes)
+    if threshold == 1.0:
+        assert set(routes) == {"cloud"}
+
+
+async def _run(agent: Any) -> tuple[list[str], list[str], str]:
+    handler = agent.run(user_msg=QUESTION)
+    routes: list[str] = []
+    tools: list[str] = []
+    async for event in handler.stream_events():
+        if isinstance(event, AgentOutput) and isinstance(event.raw, dict):
+            routes.append(event.raw["routing"]["route"])
+            tools += [call.tool_name for call in event.tool_calls]
+    return routes, tools, str(await handler)
+
+
+@SMALL_MODELS
+@pytest.mark.parametrize("threshold", THRESHOLDS)
+@pytest.mark.parametrize("kind", ["function", "react"])
+async def test_llamaindex_agents(
+    qwen_edge: LlamaCppModel, big_cloud: OpenAIChatModel, threshold: float, kind: str
+) -> None:
+    llm = ConfidenceRouterLLM(
+        edge=qwen_edge, cloud=big_cloud, threshold=threshold, max_new_tokens=128,
+        cloud_max_new_tokens=256,
+    )  # fmt: skip
+    tools = [FunctionTool.from_defaults(fn=multiply), FunctionTool.from_defaults(fn=add)]
+    agent_type = FunctionAgent if kind == "function" else ReActAgent
+    agent = agent_type(tools=tools, llm=llm, streaming=False)
+    routes, called, final = await _run(agent)
+    print(f"{kind} agent at threshold {threshold}: steps {routes}, tools {called}")
+    assert "multiply" in called and "add" in called, (called, routes)
+    assert ANSWER in final, (final, routes)
+    if threshold == 1.0:
+        assert set(routes) == {"cloud"}

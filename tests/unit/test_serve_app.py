@@ -1,0 +1,222 @@
+"""The routing server's HTTP behaviour on scripted tiers (the real-model server tests are in
+tests/integration/test_serve.py): answers, streams, errors in OpenAI's shape, keys, limits."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from confidence_router import CascadeRouter, FailurePolicy
+from confidence_router.generation import Generation
+from confidence_router.messages import ChatMessage
+from confidence_router.models.base import StreamChunk
+from confidence_router.serve import ServeSettings, create_app
+
+from .helpers import ScriptedBackend, generation
+
+SURE = generation([math.log(0.95)] * 3, text="edge sure")
+UNSURE = generation([math.log(0.2)] * 3, text="edge unsure")
+CLOUD = generation([], text="cloud answer")
+KEY = "sk-cloud-0123456789abcdef"
+ASK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def client(edge: list[Any], cloud: list[Any], **settings: Any) -> TestClient:
+    router = CascadeRouter(ScriptedBackend(edge, name="edge"), ScriptedBackend(cloud, name="cloud"))
+    return TestClient(create_app(router, ServeSettings(**settings)), raise_server_exceptions=False)
+
+
+def events(text: str) -> list[Any]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("data: "):
+            body = line[len("data: ") :]
+            out.append(body if body == "[DONE]" else json.loads(body))
+    return out
+
+
+def test_an_edge_answer_and_an_escalated_one() -> None:
+    api = client([SURE, UNSURE], [CLOUD])
+    kept = api.post("/v1/chat/completions", json=ASK)
+    assert kept.status_code == 200
+    body = kept.json()
+    assert (
+        body["object"] == "chat.completion"
+        and body["choices"][0]["message"]["content"] == "edge sure"
+    )
+    assert body["routing"]["route"] == "edge" and kept.headers["x-routing-route"] == "edge"
+    assert float(kept.headers["x-routing-confidence"]) == pytest.approx(0.95)
+    moved = api.post("/v1/chat/completions", json=ASK)
+    assert moved.json()["choices"][0]["message"]["content"] == "cloud answer"
+    assert moved.headers["x-routing-reason"] == "low_confidence"
+    assert moved.json()["usage"]["prompt_tokens"] == 10  # both tiers, 5 each
+
+
+def test_per_request_threshold_and_models_and_metrics() -> None:
+    api = client([SURE], [CLOUD])
+    forced = api.post("/v1/chat/completions", json={**ASK, "threshold": 1.0})
+    assert forced.json()["routing"]["route"] == "cloud"
+    assert api.get("/v1/models").json()["data"][0]["id"] == "confidence-router"
+    text = api.get("/metrics").text
+    assert 'confidence_router_requests_total{route="cloud",reason="low_confidence"} 1' in text
+    assert "confidence_router_cloud_share 1.0" in text
+    assert 'confidence_router_circuit_breaker_state{state="closed"} 1' in text
+
+
+def test_a_stream_in_openai_chunks_with_the_decision_and_usage() -> None:
+    api = client([UNSURE], [CLOUD])
+    with api.stream(
+        "POST", "/v1/chat/completions",
+        json={**ASK, "stream": True, "stream_options": {"include_usage": True}},
+    ) as reply:  # fmt: skip
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        got = events(reply.read().decode())
+    assert got[-1] == "[DONE]"
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in got[:-1] if e["choices"])
+    assert text == "cloud answer"
+    final = next(e for e in got[:-1] if e["choices"] and e["choices"][0]["finish_reason"])
+    assert final["routing"]["route"] == "cloud" and final["choices"][0]["finish_reason"] == "stop"
+    assert got[-2]["usage"]["total_tokens"] == 13 and got[-2]["choices"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({**ASK, "n": 2}, 400, "n"),
+        ({"model": "m"}, 400, "messages"),
+        ({**ASK, "messages": [{"role": "robot", "content": "hi"}]}, 400, None),
+        ({**ASK, "max_tokens": 0}, 400, "max_tokens"),
+        ({**ASK, "response_format": {"type": "xml"}}, 400, None),
+    ],
+)
+def test_bad_requests_are_400_in_openai_shape(
+    body: dict[str, Any], status: int, param: str | None
+) -> None:
+    reply = client([SURE], [CLOUD]).post("/v1/chat/completions", json=body)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+    if param:
+        assert error["param"] == param
+    assert "Traceback" not in reply.text
+
+
+def test_malformed_json_and_a_too_large_body() -> None:
+    api = client([SURE], [CLOUD], max_body_bytes=2048)
+    broken = api.post(
+        "/v1/chat/completions",
+        content=b'{"messages": [',
+        headers={"content-type": "application/json"},
+    )
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+    big = {**ASK, "messages": [{"role": "user", "content": "x" * 5000}]}
+    assert api.post("/v1/chat/completions", json=big).status_code == 413
+
+
+def test_client_keys_are_checked_and_health_is_open() -> None:
+    api = client([SURE, SURE], [], client_keys=(SecretStr("client-key"),))
+    assert api.post("/v1/chat/completions", json=ASK).status_code == 401
+    wrong = api.post("/v1/chat/completions", json=ASK, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "authentication_error"
+    right = api.post(
+        "/v1/chat/completions", json=ASK, headers={"Authorization": "Bearer client-key"}
+    )
+    assert right.status_code == 200
+    assert api.get("/health").status_code == 200
+    assert api.get("/metrics").status_code == 401
+
+
+def test_the_cloud_key_never_reaches_a_client() -> None:
+    class KeyedCloud(ScriptedBackend):
+        def __init__(self) -> None:
+            super().__init__([RuntimeError(f"401 bad key {KEY}")], name="cloud")
+            self.api_key = SecretStr(KEY)
+
+    router = CascadeRouter(
+        ScriptedBackend([UNSURE]), KeyedCloud(), failure_policy=FailurePolicy(fallback="raise")
+    )
+    api = TestClient(create_app(router), raise_server_exceptions=False)
+    reply = api.post("/v1/chat/completions", json=ASK)
+    assert reply.status_code == 502 and KEY not in reply.text
+    assert KEY not in api.get("/metrics").text
+
+
+def test_too_many_requests_at_once_get_429_with_retry_after() -> None:
+    slow = ScriptedBackend([SURE, SURE], name="edge", delay=0.5)
+    api = TestClient(
+        create_app(CascadeRouter(slow, ScriptedBackend([])), ServeSettings(max_concurrency=1)),
+        raise_server_exceptions=False,
+    )
+    first = threading.Thread(target=lambda: api.post("/v1/chat/completions", json=ASK))
+    first.start()
+    time.sleep(0.15)
+    refused = api.post("/v1/chat/completions", json=ASK)
+    first.join()
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+    assert api.post("/v1/chat/completions", json=ASK).status_code == 200
+
+
+def test_structured_output_checked_at_the_edge_and_asked_of_the_cloud() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    form = {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}
+    good = generation([math.log(0.95)] * 3, text='{"city": "Paris"}')
+    edge, cloud = ScriptedBackend([good, SURE], name="edge"), ScriptedBackend([CLOUD], name="cloud")
+    api = TestClient(create_app(CascadeRouter(edge, cloud)), raise_server_exceptions=False)
+    kept = api.post("/v1/chat/completions", json={**ASK, "response_format": form}).json()
+    assert kept["routing"]["route"] == "edge"
+    assert "JSON schema" in edge.calls[0][0][0].content  # the edge was told the schema
+    prose = api.post("/v1/chat/completions", json={**ASK, "response_format": form}).json()
+    assert prose["routing"]["reason"] == "invalid_output"
+    assert cloud.calls[0][1].response_format == form  # the cloud enforces it itself
+
+
+class SlowCloudStream(ScriptedBackend):
+    """A cloud that streams one word every 0.1 s and records whether its stream was closed."""
+
+    closed = threading.Event()
+
+    async def astream(
+        self, messages: Sequence[ChatMessage], options: Any = None, tools: Any = None
+    ) -> AsyncIterator[StreamChunk]:
+        import asyncio
+
+        try:
+            for i in range(100):
+                await asyncio.sleep(0.1)
+                yield StreamChunk(text=f"word{i} ")
+            yield StreamChunk(generation=Generation(greedy=CLOUD.greedy))
+        finally:
+            SlowCloudStream.closed.set()
+
+
+def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_stream() -> None:
+    import httpx
+    import uvicorn
+
+    from confidence_router.server import free_port
+
+    router = CascadeRouter(ScriptedBackend([UNSURE]), SlowCloudStream([], name="cloud"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(router), port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        with httpx.stream("POST", url, json={**ASK, "stream": True}, timeout=10) as reply:
+            for line in reply.iter_lines():
+                if "word2" in line:
+                    break  # the client goes away after a few words
+        assert SlowCloudStream.closed.wait(5), "the cloud stream was not closed"
+    finally:
+        server.should_exit = True
+        thread.join(5)
