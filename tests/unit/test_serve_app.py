@@ -220,3 +220,37 @@ def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_stream() -> N
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+def test_a_budget_controller_serves_and_its_live_threshold_is_a_metric() -> None:
+    from confidence_router.routing.budget_controller import BudgetController
+
+    controller = BudgetController(0.5, window=4, warmup=2, initial_threshold=0.1)
+    router = CascadeRouter(
+        ScriptedBackend([SURE] * 6, name="edge"),
+        ScriptedBackend([CLOUD] * 6, name="cloud"),
+        threshold=controller,
+    )
+    api = TestClient(create_app(router), raise_server_exceptions=False)
+    routes = [
+        api.post("/v1/chat/completions", json=ASK).json()["routing"]["route"] for _ in range(6)
+    ]
+    assert routes[0] == "edge"  # warming up: confidence 0.95 over the start threshold 0.1
+    assert "cloud" in routes  # then the controller raises the threshold to reach its 50%
+    gauge = [
+        line for line in api.get("/metrics").text.splitlines()
+        if line.startswith("confidence_router_threshold ")
+    ]  # fmt: skip
+    live = float(gauge[0].split()[1])
+    assert live == pytest.approx(controller.threshold) and live > 0.1
+
+
+def test_the_serve_command_builds_a_controller_from_its_settings() -> None:
+    from confidence_router.routing.budget_controller import BudgetController
+    from confidence_router.serve.command import DEFAULTS, _decider
+
+    plain = _decider({**DEFAULTS, "threshold": 0.4}, None)
+    assert plain == 0.4
+    held = _decider({**DEFAULTS, "threshold": 0.4, "controlled_cloud_share": 0.3}, None)
+    assert isinstance(held, BudgetController)
+    assert (held.target, held.threshold) == (0.3, 0.4)

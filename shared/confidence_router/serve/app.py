@@ -192,7 +192,7 @@ def create_app(
 
     @app.get("/metrics")
     async def exposition() -> PlainTextResponse:
-        text = metrics.render(router.breaker.state)
+        text = metrics.render(router.breaker.state, router.threshold)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     return app

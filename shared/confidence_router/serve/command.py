@@ -4,6 +4,9 @@ With no flags it serves the embedded defaults on 127.0.0.1: the default edge in-
 bundled Qwen2.5-Coder-1.5B behind the local llama.cpp server (started and stopped with it).
 A config file (`--config serve.json`) holds the same settings by their flag names
 (`{"cloud_base_url": ..., "threshold": 0.4, ...}`); flags given on the command line win.
+`--controlled-cloud-share 0.3` puts a `BudgetController` in front (starting from the threshold,
+rule or calibration given) that holds that cloud share under drift; `/metrics` shows its live
+threshold.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "rule": None,
     "target_cloud_share": None,
     "calibration_prompts": None,
+    "controlled_cloud_share": None,
     "fallback": "edge",
     "deadline_s": None,
     "client_keys_env": "CONFIDENCE_ROUTER_CLIENT_KEYS",
@@ -92,6 +96,19 @@ def _cloud(config: dict[str, Any]) -> Iterator[Any]:
 
 
 def _decider(config: dict[str, Any], router: Any) -> Any:
+    """The threshold, rule or (with `controlled_cloud_share`) the `BudgetController` that
+    starts from it and holds that share online."""
+    from confidence_router.routing.budget_controller import BudgetController
+
+    start = _start(config, router)
+    share = config["controlled_cloud_share"]
+    if share is None:
+        return start
+    begin = start if isinstance(start, float) else float(start.threshold)
+    return BudgetController(float(share), initial_threshold=begin)
+
+
+def _start(config: dict[str, Any], router: Any) -> Any:
     from confidence_router.cli import load_prompts, load_rule
     from confidence_router.routing.calibration import calibrate_threshold
 

@@ -69,7 +69,7 @@ class Metrics:
         with self._lock:
             self.refused[str(status)] += 1
 
-    def render(self, breaker_state: str) -> str:
+    def render(self, breaker_state: str, threshold: float | None = None) -> str:
         with self._lock:
             lines = [
                 "# HELP confidence_router_requests_total Answered requests by route and reason.",
@@ -125,4 +125,10 @@ class Metrics:
                 f'confidence_router_circuit_breaker_state{{state="{s}"}} {int(s == breaker_state)}'
                 for s in _STATES
             ]
+            if threshold is not None:
+                lines += [
+                    "# HELP confidence_router_threshold The decision rule's threshold now.",
+                    "# TYPE confidence_router_threshold gauge",
+                    f"confidence_router_threshold {threshold}",
+                ]
         return "\n".join(lines) + "\n"
