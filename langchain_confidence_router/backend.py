@@ -22,9 +22,9 @@ from confidence_router import ConfigurationError
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
-from confidence_router.models.openai import topk_entropy
-from confidence_router.models.tool_choice import openai_tool_choice
+from confidence_router.models.openai.logprobs import parse_logprobs
 from confidence_router.secrets import secret_values
+from confidence_router.tools.choice import openai_tool_choice
 from confidence_router.uncertainty import Statistic
 
 # Inner calls run with no callbacks: their tokens must not reach the outer run's handlers
@@ -87,11 +87,7 @@ def from_core_messages(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
 
 def to_generation(message: AIMessage, model: str) -> Generation:
     """An `AIMessage` as a core `Generation` (log-probs from OpenAI-style response metadata)."""
-    content = (message.response_metadata.get("logprobs") or {}).get("content") or []
-    logprobs = tuple(float(t["logprob"]) for t in content)
-    entropies = tuple(
-        topk_entropy([float(a["logprob"]) for a in t.get("top_logprobs") or ()]) for t in content
-    )
+    logprobs, entropies = parse_logprobs(message.response_metadata.get("logprobs"))
     calls = tuple(
         ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], arguments=c.get("args") or {})
         for i, c in enumerate(message.tool_calls)

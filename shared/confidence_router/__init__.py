@@ -36,9 +36,12 @@ from confidence_router.routing import (
     Reason,
     RouteChunk,
     RoutedResponse,
+    StickyRouting,
     calibrate_band,
     calibrate_risk,
     calibrate_threshold,
+    calibrate_tiers,
+    tiered,
 )
 
 if TYPE_CHECKING:
@@ -92,6 +95,7 @@ __all__ = [
     "Reason",
     "RouteChunk",
     "RoutedResponse",
+    "StickyRouting",
     "StreamInterruptedError",
     "ToolCall",
     "TransformersModel",
@@ -100,5 +104,7 @@ __all__ = [
     "calibrate_band",
     "calibrate_risk",
     "calibrate_threshold",
+    "calibrate_tiers",
     "load_edge",
+    "tiered",
 ]

@@ -136,6 +136,8 @@ class GenerationOptions(BaseModel):
     # The request's deadline as a `time.monotonic()` instant: an in-process generation stops
     # there (finish_reason "deadline"), a server call times out there. None: no deadline.
     deadline: float | None = None
+    # The caller's conversation id (sticky routing); a router used as a tier passes it on.
+    conversation_id: str | None = None
 
     @model_validator(mode="after")
     def _samples_only_needs_samples(self) -> GenerationOptions:

@@ -20,7 +20,7 @@ from typing import Any
 from llama_cpp import llama_chat_format
 
 from confidence_router.models.chat_template import ChatTemplate
-from confidence_router.models.tool_parsing import parse_tool_calls, tool_names
+from confidence_router.tools.parsing import parse_tool_calls, tool_names
 
 HANDLER = "confidence-router"
 _templates: weakref.WeakKeyDictionary[Any, tuple[ChatTemplate, str]] = weakref.WeakKeyDictionary()

@@ -6,6 +6,7 @@ The cloud answers over the wire through the local server's chat handler (real `t
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from langchain_core.tools import tool
 from llama_index.core.agent.workflow import AgentOutput, FunctionAgent, ReActAgent
 from llama_index.core.tools import FunctionTool
 
-from confidence_router import OpenAIChatModel
+from confidence_router import OpenAIChatModel, StickyRouting
 from confidence_router.models.llama_cpp import LlamaCppModel
 from langchain_confidence_router import ChatConfidenceRouter
 from llamaindex_confidence_router import ConfidenceRouterLLM
@@ -98,3 +99,31 @@ async def test_llamaindex_agents(
     assert ANSWER in final, (final, routes)
     if threshold == 1.0:
         assert set(routes) == {"cloud"}
+
+
+def _switches(routes: list[str]) -> int:
+    return sum(a != b for a, b in itertools.pairwise(routes))
+
+
+def test_sticky_routing_keeps_an_agent_on_the_tier_it_escalated_to(
+    qwen_edge: LlamaCppModel, big_cloud: OpenAIChatModel
+) -> None:
+    """The same agent run with and without `sticky`: with it, no step after an escalated one
+    goes back to the edge (the test reports the tier switches of both runs)."""
+    runs = {}
+    for sticky in (None, StickyRouting()):
+        chat = ChatConfidenceRouter(
+            edge=qwen_edge, cloud=big_cloud, threshold=0.9, max_new_tokens=128,
+            cloud_max_new_tokens=256, sticky=sticky,
+        )  # fmt: skip
+        agent = create_agent(model=chat, tools=[tool(multiply), tool(add)])
+        result = agent.invoke({"messages": [{"role": "user", "content": QUESTION}]})
+        steps = [m for m in result["messages"] if isinstance(m, AIMessage)]
+        runs[sticky is not None] = [m.response_metadata["routing"]["route"] for m in steps]
+    print(f"tier switches: without sticky {_switches(runs[False])} {runs[False]}, "
+          f"with sticky {_switches(runs[True])} {runs[True]}")  # fmt: skip
+    with_sticky = runs[True]
+    if "cloud" in with_sticky:
+        first = with_sticky.index("cloud")
+        assert set(with_sticky[first:]) == {"cloud"}, with_sticky
+    assert _switches(with_sticky) <= 1

@@ -9,7 +9,7 @@ import pytest
 
 from confidence_router import CascadeRouter, Reason
 from confidence_router.generation import Answer, Generation, Usage
-from confidence_router.models.tool_parsing import answer_focus, react_spans
+from confidence_router.tools.parsing import answer_focus, react_spans
 
 from .helpers import ScriptedBackend, generation
 

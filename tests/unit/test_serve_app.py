@@ -254,3 +254,21 @@ def test_the_serve_command_builds_a_controller_from_its_settings() -> None:
     held = _decider({**DEFAULTS, "threshold": 0.4, "controlled_cloud_share": 0.3}, None)
     assert isinstance(held, BudgetController)
     assert (held.target, held.threshold) == (0.3, 0.4)
+
+
+def test_a_conversation_id_keeps_a_sticky_conversation_on_the_cloud() -> None:
+    from confidence_router import StickyRouting
+
+    router = CascadeRouter(
+        ScriptedBackend([UNSURE, SURE, SURE], name="edge"),
+        ScriptedBackend([CLOUD, CLOUD], name="cloud"),
+        sticky=StickyRouting(),
+    )
+    api = TestClient(create_app(router), raise_server_exceptions=False)
+    ask = {**ASK, "conversation_id": "c1"}
+    assert api.post("/v1/chat/completions", json=ask).json()["routing"]["route"] == "cloud"
+    again = api.post("/v1/chat/completions", json={**ask, "messages": [
+        {"role": "user", "content": "another turn"}]}).json()["routing"]  # fmt: skip
+    assert (again["route"], again["reason"], again["sticky"]) == ("cloud", "sticky", True)
+    other = api.post("/v1/chat/completions", json=ASK).json()["routing"]
+    assert other["route"] == "edge"

@@ -2,7 +2,7 @@ import pytest
 
 from confidence_router import CascadeRouter, Reason
 from confidence_router.errors import InvalidInputError
-from confidence_router.models.tool_choice import normalize_tool_choice, openai_tool_choice
+from confidence_router.tools.choice import normalize_tool_choice, openai_tool_choice
 
 from .helpers import ScriptedBackend, generation
 from .test_tool_policy import TOOLS, tool_generation

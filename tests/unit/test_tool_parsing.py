@@ -1,4 +1,4 @@
-from confidence_router.models.tool_parsing import parse_tool_calls
+from confidence_router.tools.parsing import parse_tool_calls
 
 NAMES = {"get_weather"}
 

@@ -3,8 +3,8 @@ import math
 from confidence_router import CascadeRouter, Reason
 from confidence_router.generation import Answer, Generation
 from confidence_router.messages import ChatMessage, ToolCall
-from confidence_router.models.tool_parsing import focus_mask, tool_call_spans
-from confidence_router.routing.tool_validation import tool_call_problem
+from confidence_router.tools.parsing import focus_mask, tool_call_spans
+from confidence_router.tools.validation import tool_call_problem
 
 from .helpers import ScriptedBackend, generation
 

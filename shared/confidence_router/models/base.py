@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from confidence_router.generation import Generation, GenerationOptions
 from confidence_router.messages import ChatMessage
 from confidence_router.secrets import secret_values
-from confidence_router.uncertainty.statistics import Statistic
+from confidence_router.statistics import Statistic
 
 
 class Capabilities(BaseModel):

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.registry import Registry
-from confidence_router.training.labels import Winner
+from confidence_router.winner import Winner
 
 Floats = npt.NDArray[np.float64]
 _TARGET = {"cloud": 1.0, "edge": 0.0, "tie": 0.5}

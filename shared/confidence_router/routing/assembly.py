@@ -9,7 +9,7 @@ from confidence_router.errors import StreamInterruptedError
 from confidence_router.generation import Generation, Usage
 from confidence_router.routing.assessment import EdgeAssessment
 from confidence_router.routing.context import RouterContext
-from confidence_router.routing.decision import Latency, Reason, RoutedResponse
+from confidence_router.routing.decision import Latency, Reason, RoutedResponse, TierStep
 from confidence_router.routing.decision_rule import Decider, snapshot
 from confidence_router.routing.failure import (
     as_backend_error,
@@ -25,8 +25,10 @@ UNSCORED = frozenset(
         Reason.INVALID_TOOL_CALL,
         Reason.NO_TOOL_CALL,
         Reason.INVALID_OUTPUT,
+        Reason.REPEATED_TOOL_CALL,
         Reason.EDGE_TIMEOUT,
         Reason.EDGE_FAILED,
+        Reason.STICKY,
     }
 )
 # Requests whose edge answer a failed cloud call may fall back to: complete, scored answers.
@@ -51,11 +53,37 @@ def build_response(
         usage["edge"] = assessment.generation.usage
     if route == "cloud":
         usage["cloud"] = answer.usage
-    cost = sum(ctx.prices[tier].cost(u) for tier, u in usage.items())
+    inner = getattr(answer, "routed", None) if route == "cloud" else None  # `tiered`
+    cost = ctx.prices["edge"].cost(usage["edge"]) if "edge" in usage else 0.0
+    if isinstance(inner, RoutedResponse):
+        cost += inner.cost  # the next tiers priced by their own router
+    elif route == "cloud":
+        cost += ctx.prices["cloud"].cost(answer.usage)
     escalated_edge_text = (
         assessment.generation.text if assessment is not None and route == "cloud" else None
     )
     policy = ctx.policy
+    first = TierStep(
+        index=0,
+        model=ctx.edge.model_name,
+        answered=route != "cloud",
+        reason=reason if route == "cloud" else None,
+        confidence=assessment.confidence if assessment is not None and scored else None,
+        scores=assessment.scores if assessment else {},
+        usage=usage.get("edge", Usage()),
+        latency_s=assessment.latency_s if assessment else 0.0,
+    )
+    if isinstance(inner, RoutedResponse):
+        later = tuple(t.model_copy(update={"index": t.index + 1}) for t in inner.tiers)
+        tier_index, tier = inner.tier_index + 1, inner.tier
+    elif route == "cloud":
+        later = (
+            TierStep(index=1, model=ctx.cloud.model_name, answered=True, usage=answer.usage,
+                     latency_s=cloud_s),
+        )  # fmt: skip
+        tier_index, tier = 1, ctx.cloud.model_name
+    else:
+        later, tier_index, tier = (), 0, ctx.edge.model_name
     return RoutedResponse(
         text=answer.text,
         tool_calls=answer.tool_calls,
@@ -80,6 +108,9 @@ def build_response(
         cloud_model=ctx.cloud.model_name,
         edge_text=escalated_edge_text,
         finish_reason=answer.greedy.finish_reason,
+        tier_index=tier_index,
+        tier=tier,
+        tiers=(first, *later),
     )
 
 

@@ -15,7 +15,7 @@ from confidence_router.routing.decision import Reason, Stage
 from confidence_router.routing.failure import describe, is_request_error
 from confidence_router.routing.policy import RoutingPolicy
 from confidence_router.routing.steps import BackendCall, Compute, Request, Step
-from confidence_router.uncertainty.running_confidence import RunningConfidence
+from confidence_router.running_confidence import RunningConfidence
 
 RUNNING_CONFIDENCE = "running_confidence"  # `RoutedResponse.estimator` on an early exit
 

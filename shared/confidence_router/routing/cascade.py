@@ -16,7 +16,6 @@ from confidence_router.errors import ConfigurationError
 from confidence_router.generation import Generation, GenerationOptions
 from confidence_router.messages import MessagesInput, normalize_messages, normalize_tools
 from confidence_router.models.base import ChatBackend
-from confidence_router.models.tool_choice import ToolChoice, normalize_tool_choice
 from confidence_router.routing import drivers
 from confidence_router.routing.assessment import RUNNING_CONFIDENCE, EdgeAssessment
 from confidence_router.routing.checks import (
@@ -34,9 +33,11 @@ from confidence_router.routing.plan import plan
 from confidence_router.routing.policy import RoutingPolicy
 from confidence_router.routing.pregeneration import PreGeneration
 from confidence_router.routing.steps import BackendCall, Request, RouteChunk
+from confidence_router.routing.sticky import StickyRouting
 from confidence_router.routing.structured_output import check_response_format
+from confidence_router.statistics import Statistic
+from confidence_router.tools.choice import ToolChoice, normalize_tool_choice
 from confidence_router.uncertainty import Estimator
-from confidence_router.uncertainty.statistics import Statistic
 
 __all__ = [
     "RUNNING_CONFIDENCE",
@@ -68,6 +69,7 @@ class RouteOptions(AssessOptions, total=False):
     threshold: float | Decider | None
     stop: Sequence[str] | None
     response_format: Mapping[str, Any] | None
+    conversation_id: str | None
 
 
 _POLICY_FIELDS = (
@@ -100,7 +102,9 @@ class CascadeRouter:
     escalates (`early_exit`). The edge must declare `Capabilities.early_exit`.
 
     `pre`: a pre-generation step (`PreGeneration`, e.g. `EmbeddingPredictor`): P(cloud) decides
-    before generating (see `PredictiveRouter`, `HybridRouter`).
+    before generating (see `PredictiveRouter`, `HybridRouter`). `sticky` (`StickyRouting`):
+    a conversation that escalated skips the edge on its next turns (`conversation_id=` per
+    call, or recognised by its messages). More than two tiers: `tiered`.
 
     Failures (`failure_policy`): edge errors escalate; a circuit breaker (`breaker`, shared by
     the copies `with_*` make) stops calling a failing cloud; when the cloud cannot answer, the
@@ -128,6 +132,7 @@ class CascadeRouter:
         early_exit_window: int | None = None,
         failure_policy: FailurePolicy | None = None,
         pre: PreGeneration | None = None,
+        sticky: StickyRouting | None = None,
     ) -> None:
         self.edge = edge
         self.cloud = cloud
@@ -150,6 +155,7 @@ class CascadeRouter:
         if pre is not None and not isinstance(pre, PreGeneration):
             raise ConfigurationError("pre", f"expected a PreGeneration step, got {pre!r}")
         self.pre = pre
+        self.sticky = sticky
         self.prices = {"edge": Pricing(), "cloud": Pricing(), **dict(prices or {})}
         self.max_concurrency = max_concurrency
         self._pool = drivers.CallPool(max_concurrency)
@@ -236,7 +242,7 @@ class CascadeRouter:
         """What a request's plan works with."""
         return RouterContext(
             self.edge, self.cloud, self.policy, self.failure_policy, self.breaker, self.prices,
-            self.pre,
+            self.pre, self.sticky,
         )  # fmt: skip
 
     def outcome(
@@ -260,12 +266,16 @@ class CascadeRouter:
         stop: Sequence[str] | None = None,
         deadline_s: float | None = None,
         response_format: Mapping[str, Any] | None = None,
+        conversation_id: str | None = None,
     ) -> Request:
         msgs = normalize_messages(messages)
         tool_defs, required = normalize_tool_choice(tool_choice, normalize_tools(tools))
         rule = self.policy.rule if threshold is None else as_rule(threshold)
         form = check_response_format(response_format)
-        return Request(msgs, tool_defs, rule, required, max_new_tokens, stop, deadline_s, form)
+        return Request(
+            msgs, tool_defs, rule, required, max_new_tokens, stop, deadline_s, form,
+            conversation_id,
+        )  # fmt: skip
 
     # -- public API -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from confidence_router.routing.decision import Pricing, Reason
 from confidence_router.routing.failure import FailurePolicy
 from confidence_router.routing.policy import RoutingPolicy
 from confidence_router.routing.pregeneration import PreGeneration
+from confidence_router.routing.sticky import StickyRouting
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class RouterContext:
     breaker: CircuitBreaker
     prices: Mapping[str, Pricing]
     pre: PreGeneration | None = None
+    sticky: StickyRouting | None = None
 
     @property
     def secrets(self) -> list[str]:

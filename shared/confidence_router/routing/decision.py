@@ -45,6 +45,7 @@ class Reason(StrEnum):
         "predicted_cloud"  # a predictive router sent it to the cloud before generating
     )
     PREDICTED_EDGE = "predicted_edge"  # a predictive router kept it at the edge before generating
+    STICKY = "sticky"  # the conversation escalated past this tier before (sticky routing)
 
 
 # Reasons for which the edge's answer is the answer (every other reason escalates).
@@ -74,6 +75,21 @@ class Latency(BaseModel):
     edge_s: float = 0.0
     cloud_s: float = 0.0
     total_s: float = 0.0
+
+
+class TierStep(BaseModel):
+    """One tier a request visited: its model, what it scored and why it passed or answered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    model: str
+    answered: bool
+    reason: Reason | None = None  # why it passed the request on (None: it answered)
+    confidence: float | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
 
 
 class RoutedResponse(BaseModel):
@@ -114,6 +130,13 @@ class RoutedResponse(BaseModel):
     degraded: bool = False
     degraded_reason: str | None = None
     error: str | None = None
+    # Which tier answered: 0 the first (`route` "edge"), 1 the next, ... (`tiered`: N tiers),
+    # its model, and every tier the request visited; `sticky`: the conversation's earlier
+    # escalation decided (`StickyRouting`).
+    tier_index: int = 0
+    tier: str = ""
+    tiers: tuple[TierStep, ...] = ()
+    sticky: bool = False
 
     @property
     def escalated(self) -> bool:

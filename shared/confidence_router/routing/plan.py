@@ -39,6 +39,7 @@ from confidence_router.routing.failure import (
 )
 from confidence_router.routing.pregeneration import pre_decision
 from confidence_router.routing.steps import BackendCall, Compute, Request, Step
+from confidence_router.routing.sticky import lookup_keys, record_keys
 from confidence_router.routing.structured_output import with_instruction
 
 _KEEP = DecisionRule(threshold=0.0)  # keeps every scorable answer (a predicted_edge request)
@@ -81,6 +82,8 @@ def plan(
     assessment is returned (`assess`); `use_pre=False` skips the pre-generation step."""
     check_tokens(req.max_new_tokens, "max_new_tokens", optional=True)
     check_seconds(req.deadline_s, "deadline_s")
+    if ctx.sticky is not None and not edge_only:
+        return (yield from _sticky(ctx, req, use_pre))
     pre = ctx.pre if use_pre else None
     if pre is None:
         return (yield from cascade(ctx, req, edge_only=edge_only))
@@ -112,6 +115,27 @@ def plan(
     elif decided == "cloud":
         update.update(threshold=high, **predicted)
     return result.model_copy(update=update)
+
+
+def _sticky(ctx: RouterContext, req: Request, use_pre: bool) -> Generator[Step, Any, Outcome]:
+    """A conversation that escalated before skips the edge (reason `sticky`); one that
+    escalates now is remembered (a degraded edge answer is not an escalation)."""
+    table = ctx.sticky
+    assert table is not None
+    unsticky = replace(ctx, sticky=None)
+    if table.escalated(lookup_keys(req.messages, req.conversation_id)):
+        skipped = yield from cascade(unsticky, req, skip_edge=Reason.STICKY)
+        assert isinstance(skipped, RoutedResponse)
+        result = skipped.model_copy(update={"sticky": True})
+    else:
+        routed = yield from plan(unsticky, req, use_pre=use_pre)
+        assert isinstance(routed, RoutedResponse)
+        result = routed
+    if result.route == "cloud":
+        table.remember(
+            record_keys(req.messages, result.text, result.tool_calls, req.conversation_id)
+        )
+    return result
 
 
 def cascade(
@@ -192,10 +216,10 @@ def _cloud(
         )
     if failure is None:
         cloud_start = time.perf_counter()
+        update = {"deadline": deadline, "conversation_id": req.conversation_id}
         call = BackendCall(
-            ctx.cloud, req.messages, options.model_copy(update={"deadline": deadline}),
-            req.tools, tier="cloud",
-        )  # fmt: skip
+            ctx.cloud, req.messages, options.model_copy(update=update), req.tools, tier="cloud"
+        )
         try:
             answer = yield call
         except GeneratorExit:

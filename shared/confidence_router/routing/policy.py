@@ -27,11 +27,12 @@ from confidence_router.routing.checks import (
 from confidence_router.routing.decision import Reason
 from confidence_router.routing.decision_rule import Decider, as_rule, request_key
 from confidence_router.routing.structured_output import output_problem
-from confidence_router.routing.tool_validation import repeats_an_answered_call, tool_call_problem
+from confidence_router.running_confidence import RunningConfidence
+from confidence_router.statistics import Statistic
+from confidence_router.tools.validation import repeats_an_answered_call, tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
 from confidence_router.uncertainty.base import score_keys
-from confidence_router.uncertainty.running_confidence import RunningConfidence
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 if TYPE_CHECKING:
     from confidence_router.routing.assessment import EdgeAssessment

@@ -34,6 +34,7 @@ class Request:
     stop: Sequence[str] | None = None
     deadline_s: float | None = None
     response_format: dict[str, Any] | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True)

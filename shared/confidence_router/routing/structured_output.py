@@ -16,7 +16,7 @@ from typing import Any
 
 from confidence_router.errors import InvalidInputError
 from confidence_router.messages import ChatMessage, ToolCall
-from confidence_router.routing.tool_validation import tool_call_problem
+from confidence_router.tools.validation import tool_call_problem
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 

@@ -130,6 +130,7 @@ def create_app(
             "stop": chat.stop_list,
             "tool_choice": chat.tool_choice,
             "deadline_s": settings.request_timeout_s,
+            "conversation_id": chat.conversation_id,
             **({"response_format": chat.response_format} if chat.response_format else {}),
         }
 

@@ -31,6 +31,7 @@ class ChatRequest(BaseModel):
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # an extra body field
+    conversation_id: str | None = Field(default=None, max_length=256)  # sticky routing (extra)
 
     @property
     def token_cap(self) -> int | None:

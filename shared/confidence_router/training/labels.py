@@ -15,11 +15,10 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 from confidence_router.errors import ConfigurationError, InvalidInputError
+from confidence_router.winner import Winner as Winner  # re-exported: public API
 
-Winner = Literal["edge", "cloud", "tie"]
 FIELDS = (
     "id",
     "model_a",

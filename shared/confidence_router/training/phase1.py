@@ -13,9 +13,10 @@ from confidence_router.evaluation.store import Run
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
 from confidence_router.models.base import ChatBackend
-from confidence_router.training.labels import Battle, Winner, se_label
+from confidence_router.training.labels import Battle, se_label
 from confidence_router.uncertainty.semantic_entropy import SemanticEntropy
 from confidence_router.uncertainty.statistics import RequestStatistics
+from confidence_router.winner import Winner
 
 SE_EDGE, SE_CLOUD = "se/edge", "se/cloud"
 

@@ -6,6 +6,8 @@ read that registry.
 """
 
 from confidence_router.registry import import_submodules
+from confidence_router.running_confidence import RunningConfidence, exit_point
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.clustering import cluster_answers
 from confidence_router.uncertainty.equivalence import (
@@ -26,9 +28,8 @@ from confidence_router.uncertainty.num_semantic_sets import NumSemanticSets
 from confidence_router.uncertainty.p_true import PTrue, TokenProbabilityScorer
 from confidence_router.uncertainty.perplexity import Perplexity
 from confidence_router.uncertainty.registry import ESTIMATORS, get_estimator, register_estimator
-from confidence_router.uncertainty.running_confidence import RunningConfidence, exit_point
 from confidence_router.uncertainty.semantic_entropy import SemanticEntropy
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 import_submodules(__name__, __path__)  # any other estimator module here registers too
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from confidence_router.errors import InvalidInputError
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.statistics import Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 if TYPE_CHECKING:
     from confidence_router.models.base import ChatBackend

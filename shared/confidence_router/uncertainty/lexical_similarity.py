@@ -6,9 +6,10 @@ import re
 from itertools import combinations
 from typing import ClassVar
 
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import SampleEstimator
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 _WORD = re.compile(r"\w+")
 

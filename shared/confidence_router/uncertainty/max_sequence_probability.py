@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.base import Estimator, greedy_logprobs
 from confidence_router.uncertainty.registry import register_estimator
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 
 @register_estimator

@@ -6,9 +6,10 @@ import math
 from typing import ClassVar
 
 from confidence_router.errors import InvalidInputError
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.registry import register_estimator
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 
 @register_estimator

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import SemanticSetEstimator
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 
 @register_estimator

@@ -14,10 +14,11 @@ from confidence_router.errors import (
     InvalidInputError,
 )
 from confidence_router.messages import ChatMessage
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import MAX_SAMPLES, answer_text, question_of
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 if TYPE_CHECKING:
     from confidence_router.models.base import ChatBackend

@@ -10,12 +10,13 @@ from confidence_router.embeddings import Embedder
 from confidence_router.errors import CapabilityError, ConfigurationError
 from confidence_router.generation import Answer
 from confidence_router.messages import ChatMessage
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.base import Estimator
 from confidence_router.uncertainty.clustering import cluster_answers
 from confidence_router.uncertainty.equivalence.auto import AutoEquivalence
 from confidence_router.uncertainty.equivalence.base import Equivalence
 from confidence_router.uncertainty.equivalence.registry import get_equivalence
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 if TYPE_CHECKING:
     from confidence_router.models.base import ChatBackend

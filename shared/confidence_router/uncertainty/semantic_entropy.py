@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from confidence_router.embeddings import Embedder
 from confidence_router.errors import ConfigurationError, InvalidInputError
 from confidence_router.generation import Answer
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.clustering import cluster_sizes
 from confidence_router.uncertainty.equivalence.base import Equivalence
 from confidence_router.uncertainty.registry import register_estimator
 from confidence_router.uncertainty.sample_based import SemanticSetEstimator
-from confidence_router.uncertainty.statistics import RequestStatistics, Statistic
+from confidence_router.uncertainty.statistics import RequestStatistics
 
 if TYPE_CHECKING:
     from confidence_router.models.base import ChatBackend

@@ -1,22 +1,16 @@
-"""The statistics an estimator can ask of a request, and the per-request cache that holds them."""
+"""The per-request cache of the statistics an estimator asks for (`Statistic` is re-exported from
+`confidence_router.statistics`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 from confidence_router.generation import Generation
 from confidence_router.messages import ChatMessage
+from confidence_router.statistics import Statistic
 
-
-class Statistic(StrEnum):
-    """A statistic that a backend produces while generating."""
-
-    GREEDY_LOGPROBS = "greedy_logprobs"  # per-token log-probs of the greedy answer
-    GREEDY_ENTROPY = "greedy_entropy"  # per-step entropy of the greedy answer's distribution
-    SAMPLES = "samples"  # N sampled answers (texts)
-    SAMPLE_LOGPROBS = "sample_logprobs"  # per-token log-probs of the samples
+__all__ = ["RequestStatistics", "Statistic"]
 
 
 class RequestStatistics:

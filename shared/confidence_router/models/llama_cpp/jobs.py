@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from confidence_router.generation import DEADLINE, EARLY_EXIT, GenerationOptions
 from confidence_router.models.llama_cpp.sampling import StepDistribution
-from confidence_router.uncertainty.running_confidence import RunningConfidence
+from confidence_router.running_confidence import RunningConfidence
 
 
 @dataclass(eq=False)

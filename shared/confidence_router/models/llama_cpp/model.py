@@ -32,8 +32,8 @@ from confidence_router.models.llama_cpp.quantize import requantized_path
 from confidence_router.models.llama_cpp.runtime import LlamaRuntime
 from confidence_router.models.llama_cpp.sampling import log_softmax
 from confidence_router.models.llama_cpp.scheduler import Scheduler
-from confidence_router.models.tool_parsing import answer_focus, parse_tool_calls, tool_names
-from confidence_router.uncertainty.statistics import Statistic
+from confidence_router.statistics import Statistic
+from confidence_router.tools.parsing import answer_focus, parse_tool_calls, tool_names
 
 Requantize = Literal["q8_0", "q4_0", "q4_k_m", "f16", "bf16"]
 _MAX_ROWS = 65  # greedy + GenerationOptions.num_samples' upper bound
