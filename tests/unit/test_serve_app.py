@@ -272,3 +272,18 @@ def test_a_conversation_id_keeps_a_sticky_conversation_on_the_cloud() -> None:
     assert (again["route"], again["reason"], again["sticky"]) == ("cloud", "sticky", True)
     other = api.post("/v1/chat/completions", json=ASK).json()["routing"]
     assert other["route"] == "edge"
+
+
+def test_the_serve_command_builds_three_tiers_and_sticky_routing() -> None:
+    from confidence_router.routing.failure import FailurePolicy
+    from confidence_router.routing.tiers import tier_models, tier_routers
+    from confidence_router.serve.command import DEFAULTS, build_router
+
+    config = {**DEFAULTS, "threshold": 0.7, "middle_thresholds": "0.4", "sticky_ttl_s": 60.0}
+    tiers = [ScriptedBackend([], name=n) for n in ("small", "medium", "large")]
+    router = build_router(config, tiers[0], tiers[2], [tiers[1]], FailurePolicy())
+    assert tier_models(router) == ["small", "medium", "large"]
+    assert [r.threshold for r in tier_routers(router)] == [0.7, 0.4]
+    assert all(r.sticky is not None and r.sticky.ttl_s == 60.0 for r in tier_routers(router))
+    two = build_router({**DEFAULTS}, tiers[0], tiers[2], [], FailurePolicy())
+    assert tier_models(two) == ["small", "large"] and two.sticky is None

@@ -4,6 +4,9 @@ With no flags it serves the embedded defaults on 127.0.0.1: the default edge in-
 bundled Qwen2.5-Coder-1.5B behind the local llama.cpp server (started and stopped with it).
 A config file (`--config serve.json`) holds the same settings by their flag names
 (`{"cloud_base_url": ..., "threshold": 0.4, ...}`); flags given on the command line win.
+`--middle-models a,b` puts in-process tiers between the edge and the cloud (`tiered`), each with
+its threshold from `--middle-thresholds 0.6,0.5`; `--sticky-ttl-s 1800` keeps a conversation on
+the tier it escalated to (`StickyRouting`; a request's `conversation_id` body field names it).
 `--controlled-cloud-share 0.3` puts a `BudgetController` in front (starting from the threshold,
 rule or calibration given) that holds that cloud share under drift; `/metrics` shows its live
 threshold.
@@ -37,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "target_cloud_share": None,
     "calibration_prompts": None,
     "controlled_cloud_share": None,
+    "middle_models": None,
+    "middle_thresholds": None,
+    "sticky_ttl_s": None,
     "fallback": "edge",
     "deadline_s": None,
     "client_keys_env": "CONFIDENCE_ROUTER_CLIENT_KEYS",
@@ -124,11 +130,37 @@ def _start(config: dict[str, Any], router: Any) -> Any:
     return 0.5 if config["threshold"] is None else float(config["threshold"])
 
 
+def _floats(text: str | None) -> list[float]:
+    return [float(x) for x in (text or "").split(",") if x.strip()]
+
+
+def build_router(
+    config: dict[str, Any], edge: Any, cloud: Any, middles: list[Any], policy: Any
+) -> Any:
+    """The served router: edge, the middle tiers, cloud; the first tier's threshold from
+    `_decider` (calibrated on the first two tiers), the others from `middle_thresholds`."""
+    from confidence_router.routing.cascade import CascadeRouter
+    from confidence_router.routing.sticky import StickyRouting
+    from confidence_router.routing.tiers import tiered
+
+    common = {"estimator": config["estimator"], "failure_policy": policy,
+              "max_new_tokens": config["max_new_tokens"]}  # fmt: skip
+    ttl = config["sticky_ttl_s"]
+    sticky = None if ttl is None else StickyRouting(ttl_s=float(ttl))
+    first = CascadeRouter(edge, middles[0] if middles else cloud, **common)
+    decider = _decider(config, first)
+    if not middles:
+        return CascadeRouter(edge, cloud, threshold=decider, sticky=sticky, **common)
+    thresholds = _floats(config["middle_thresholds"]) or [0.5] * len(middles)
+    if len(thresholds) != len(middles):
+        raise ConfigurationError("middle_thresholds", "one per middle model")
+    return tiered([edge, *middles, cloud], [decider, *thresholds], sticky=sticky, **common)
+
+
 def run_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from confidence_router.models.default_edge import load_edge
-    from confidence_router.routing.cascade import CascadeRouter
     from confidence_router.routing.failure import FailurePolicy
     from confidence_router.serve.app import create_app
     from confidence_router.serve.health import cloud_health
@@ -145,13 +177,11 @@ def run_serve(args: argparse.Namespace) -> None:
         request_timeout_s=config["request_timeout_s"],
     ).checked()
     edge = load_edge(config["edge_model"], config["edge_runtime"])
+    names = [m.strip() for m in (config["middle_models"] or "").split(",") if m.strip()]
+    middles = [load_edge(name, config["edge_runtime"]) for name in names]
     policy = FailurePolicy(fallback=config["fallback"], deadline_s=config["deadline_s"])
     with _cloud(config) as cloud:
-        router = CascadeRouter(
-            edge, cloud, estimator=config["estimator"], failure_policy=policy,
-            max_new_tokens=config["max_new_tokens"],
-        )  # fmt: skip
-        router = router.with_threshold(_decider(config, router))
+        router = build_router(config, edge, cloud, middles, policy)
         app = create_app(router, settings, health=cloud_health(cloud))
         print(
             f"serving on http://{settings.host}:{settings.port}/v1 (edge {edge.model_name}, "
