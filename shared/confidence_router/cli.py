@@ -1,4 +1,5 @@
-"""The `confidence-router` command: `demo`, `calibrate`, `eval`, `report` and `train`."""
+"""The `confidence-router` command: `demo`, `calibrate`, `eval`, `report`, `train`, `train-probe`
+and `serve`."""
 
 from __future__ import annotations
 
@@ -220,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from confidence_router.training.commands import run_train
 
             run_train(args)
+        elif args.command == "train-probe":
+            from confidence_router.training.commands import run_train_probe
+
+            run_train_probe(args)
         elif args.command == "report":
             from confidence_router.evaluation.commands import run_report
 

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from confidence_router.messages import ToolCall
@@ -41,6 +43,35 @@ def seconds_left(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+@dataclass(frozen=True, eq=False)
+class HiddenStates:
+    """One layer's hidden states from the generation that produced an answer (no second pass).
+
+    `prompt`: the state at the last prompt token (the one that chose the answer's first token);
+    `answer_mean`: the mean of the states at the answer's tokens that the model evaluated (all
+    of them when an end token followed, else all but the last: a cap, stop string, early exit or
+    deadline ends the generation before it is fed), `prompt` when there is none (`answer_states`
+    says how many). `layer` counts from the end: -1 is the last layer's output (after the final
+    norm), -2 the one below it, and so on. Float32 vectors of the model's hidden size.
+    """
+
+    prompt: NDArray[np.float32]
+    answer_mean: NDArray[np.float32]
+    layer: int = -1
+    answer_states: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HiddenStates):
+            return NotImplemented
+        return (
+            (self.layer, self.answer_states) == (other.layer, other.answer_states)
+            and np.array_equal(self.prompt, other.prompt)
+            and np.array_equal(self.answer_mean, other.answer_mean)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class Answer:
     """One generated answer and its per-token statistics (natural-log probabilities).
@@ -61,6 +92,8 @@ class Answer:
     # the tool names and argument values (the rest is scaffolding the model is always sure of,
     # or a free-text thought). Estimators score only these. Empty when unknown.
     focus: tuple[bool, ...] = ()
+    # The hidden states of this answer's generation, when asked (`GenerationOptions.hidden_states`)
+    hidden: HiddenStates | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -138,6 +171,11 @@ class GenerationOptions(BaseModel):
     deadline: float | None = None
     # The caller's conversation id (sticky routing); a router used as a tier passes it on.
     conversation_id: str | None = None
+    # Hidden states of layer `hidden_layer` (-1: the last; Python indexing over the embeddings
+    # output and each layer's) with every answer (`Answer.hidden`), from the same decode:
+    # backends with `Statistic.HIDDEN_STATES`; llama.cpp supplies the last layer only.
+    hidden_states: bool = False
+    hidden_layer: int = -1
 
     @model_validator(mode="after")
     def _samples_only_needs_samples(self) -> GenerationOptions:

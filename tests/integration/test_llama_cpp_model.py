@@ -21,6 +21,7 @@ from confidence_router.errors import (
 from confidence_router.generation import DEADLINE, EARLY_EXIT, Answer, GenerationOptions
 from confidence_router.messages import ChatMessage, normalize_messages
 from confidence_router.models.llama_cpp import LlamaCppModel
+from confidence_router.statistics import Statistic
 from confidence_router.uncertainty.running_confidence import exit_point
 
 QUESTION = normalize_messages("What is the capital of France?")
@@ -96,7 +97,7 @@ def test_smollm_answers_too(smol: LlamaCppModel) -> None:
 def test_capabilities(qwen: LlamaCppModel) -> None:
     caps = qwen.capabilities
     assert caps.tools and caps.early_exit and caps.token_scoring and caps.deadline
-    assert caps.context_window == 4096 and len(caps.statistics) == 4
+    assert caps.context_window == 4096 and caps.statistics == frozenset(Statistic)
 
 
 def test_logprobs_and_entropies_match_a_teacher_forced_pass(qwen: LlamaCppModel) -> None:

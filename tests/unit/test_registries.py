@@ -48,6 +48,7 @@ def test_built_ins_are_registered_in_order() -> None:
         "num_semantic_sets",
         "lexical_similarity",
         "p_true",
+        "probe",
     }
     assert list(EQUIVALENCES) == ["answer", "embedding", "llm", "nli"]
     assert list(ROUTERS) == ["knn", "mlp", "sw_ranking", "matrix_factorization", "random"]

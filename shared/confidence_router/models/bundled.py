@@ -160,6 +160,35 @@ def bundled_model_path(name: str) -> Path:
     return join_parts(parts, target, spec.size, spec.sha256)
 
 
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 that names a model's weights: a bundled model's pinned hash when `path` is
+    its file (its file name and size), else the file's own (hashed once per process and file
+    version); for a folder, the SHA-256 of its files' names and SHA-256s (hidden ones left out).
+    An identity for what was trained on which model, not a tamper check."""
+    target = Path(path)
+    if target.is_dir():
+        digest = hashlib.sha256()
+        for item in sorted(target.rglob("*")):
+            name = item.relative_to(target).as_posix()
+            if item.is_file() and not any(part.startswith(".") for part in name.split("/")):
+                digest.update(f"{name}\0{weights_sha256(item)}\n".encode())
+        return digest.hexdigest()
+    stat = target.stat()
+    for spec in BUNDLED.values():
+        if target.name == spec.filename and stat.st_size == spec.size:
+            return spec.sha256
+    key = (str(target.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        for block in _blocks(target):
+            digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
 def resolve_model_path(model: str | os.PathLike[str]) -> Path:
     """A bundled model name, a GGUF file or a Hugging Face model folder, as a local path."""
     if isinstance(model, str) and model in BUNDLED:

@@ -185,6 +185,12 @@ class RoutingPolicy:
         """Samples per request when the samples are generated."""
         return max((e.num_samples for e in self.all_estimators), default=0)
 
+    @property
+    def hidden_layer(self) -> int:
+        """The layer whose hidden states the estimators read (the first that reads any)."""
+        readers = [e for e in self.all_estimators if Statistic.HIDDEN_STATES in e.requires]
+        return readers[0].hidden_layer if readers else -1
+
     def key(self, estimator: Estimator) -> str:
         """The key `estimator`'s score is recorded under in `scores` (see `score_keys`)."""
         return self.keys[id(estimator)]
@@ -205,6 +211,8 @@ class RoutingPolicy:
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             logprobs=bool({Statistic.GREEDY_LOGPROBS, Statistic.SAMPLE_LOGPROBS} & needed),
             entropy=Statistic.GREEDY_ENTROPY in needed,
+            hidden_states=Statistic.HIDDEN_STATES in needed,
+            hidden_layer=self.hidden_layer,
             num_samples=0 if self.staged else self.num_samples,
             temperature=self.temperature,
             stop=tuple(stop or ()),
@@ -225,7 +233,12 @@ class RoutingPolicy:
         """The full stage's second edge call: the samples only."""
         first = self.edge_options(max_new_tokens, stop, tool_choice, response_format)
         return first.model_copy(
-            update={"num_samples": self.num_samples, "samples_only": True, "early_exit_floor": None}
+            update={
+                "num_samples": self.num_samples,
+                "samples_only": True,
+                "early_exit_floor": None,
+                "hidden_states": False,  # the greedy answer's states came with the first call
+            }
         )
 
     def cloud_options(

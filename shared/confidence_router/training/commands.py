@@ -1,4 +1,5 @@
-"""`confidence-router train`: a predictive router from a battles file."""
+"""`confidence-router train`: a predictive router from a battles file; `train-probe`: a
+hidden-state probe (learned confidence) on the edge's own answers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,46 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     tr.add_argument("--out", type=Path, required=True, help="path stem of the saved router")
     tr.add_argument("--tau", type=float, help="the SE margin the labels were made with")
     tr.add_argument("--labels", default="semantic_entropy", help="how the battles were labelled")
+    add_probe_command(sub)
+
+
+def add_probe_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from confidence_router.uncertainty import EQUIVALENCES
+
+    tp = sub.add_parser(
+        "train-probe", help="train a hidden-state probe (learned confidence) for an edge model"
+    )
+    tp.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="JSONL rows: 'prompt' (or 'question' / 'messages') and 'label' (1: acceptable)",
+    )
+    tp.add_argument("--out", type=Path, required=True, help="path stem of the saved probe")
+    tp.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    tp.add_argument(
+        "--edge-runtime",
+        choices=["auto", "llama_cpp", "transformers"],
+        default="auto",
+        help="in-process runtime of the edge (auto: llama.cpp when installed)",
+    )
+    tp.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=[-1],
+        help="candidate layers (-1: the last; others need the transformers runtime)",
+    )
+    tp.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="draw N samples per prompt for the low_se target (label: SE below the median)",
+    )
+    tp.add_argument("--equivalence", choices=EQUIVALENCES, help="how samples are clustered")
+    tp.add_argument("--max-new-tokens", type=int, default=256)
+    tp.add_argument("--seed", type=int, default=0, help="sampling and split seed")
+    tp.add_argument("--holdout", type=float, default=0.25, help="share of rows held out")
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -37,3 +78,47 @@ def run_train(args: argparse.Namespace) -> None:
         labels=args.labels,
     )
     print(router.save(args.out))
+
+
+def run_train_probe(args: argparse.Namespace) -> None:
+    import json
+    import sys
+
+    from confidence_router.models import load_edge
+    from confidence_router.training.probe import save_probe, train_probe
+    from confidence_router.training.probe_data import collect_probe_data, read_probe_rows
+    from confidence_router.uncertainty.probe import model_hash
+
+    rows = read_probe_rows(args.data)
+    edge = load_edge(args.edge_model, args.edge_runtime)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rgenerated {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        data = collect_probe_data(
+            edge,
+            rows,
+            layers=args.layers,
+            num_samples=args.samples,
+            equivalence=args.equivalence,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            progress=progress,
+        )
+        print(file=sys.stderr)
+        probe = train_probe(
+            data.features,
+            data.labels,
+            model_sha256=model_hash(edge),
+            model_name=edge.model_name,
+            holdout=args.holdout,
+            seed=args.seed,
+        )
+    finally:
+        edge.close()
+    path = save_probe(probe, args.out)
+    summary = {k: probe.meta[k] for k in ("heldout_auroc", "selected_on", "n_train", "l2")}
+    summary.update(source=probe.source, target=probe.target, layer=probe.layer)
+    print(json.dumps(summary, indent=2))
+    print(path)

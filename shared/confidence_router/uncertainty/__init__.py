@@ -27,6 +27,7 @@ from confidence_router.uncertainty.mean_token_entropy import MeanTokenEntropy
 from confidence_router.uncertainty.num_semantic_sets import NumSemanticSets
 from confidence_router.uncertainty.p_true import PTrue, TokenProbabilityScorer
 from confidence_router.uncertainty.perplexity import Perplexity
+from confidence_router.uncertainty.probe import Probe, ProbeConfidence, load_probe, save_probe
 from confidence_router.uncertainty.registry import ESTIMATORS, get_estimator, register_estimator
 from confidence_router.uncertainty.semantic_entropy import SemanticEntropy
 from confidence_router.uncertainty.statistics import RequestStatistics
@@ -49,6 +50,8 @@ __all__ = [
     "NumSemanticSets",
     "PTrue",
     "Perplexity",
+    "Probe",
+    "ProbeConfidence",
     "RequestStatistics",
     "RunningConfidence",
     "SemanticEntropy",
@@ -58,6 +61,8 @@ __all__ = [
     "exit_point",
     "get_equivalence",
     "get_estimator",
+    "load_probe",
     "register_equivalence",
     "register_estimator",
+    "save_probe",
 ]

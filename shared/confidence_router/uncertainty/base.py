@@ -26,6 +26,9 @@ class Estimator(ABC):
     name: ClassVar[str]
     requires: ClassVar[frozenset[Statistic]] = frozenset()
     num_samples: int = 0
+    # The layer of the hidden states it reads, when it requires `Statistic.HIDDEN_STATES`
+    # (`GenerationOptions.hidden_layer`).
+    hidden_layer: int = -1
 
     @abstractmethod
     def uncertainty(self, stats: RequestStatistics) -> float:

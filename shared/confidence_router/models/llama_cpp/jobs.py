@@ -1,5 +1,9 @@
 """What the scheduler decodes: a generation (greedy row and/or sampled rows over one prompt) or a
-teacher-forced pass (a token sequence's logits at chosen positions)."""
+teacher-forced pass (a token sequence's logits at chosen positions, or its last hidden state).
+
+A job that `wants_states` gets the hidden state of every token it marks as an output: a
+generation the last prompt token's and each fed answer token's (summed per row), a pass the last
+token's."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from confidence_router.generation import DEADLINE, EARLY_EXIT, GenerationOptions
+from confidence_router.generation import DEADLINE, EARLY_EXIT, GenerationOptions, HiddenStates
 from confidence_router.models.llama_cpp.sampling import StepDistribution
 from confidence_router.running_confidence import RunningConfidence
 
@@ -27,6 +31,8 @@ class Row:
     stopped: bool = False  # an end-of-generation token or a stop string ended it
     tail: bytearray = field(default_factory=bytearray)  # recent text, for stop strings
     pos: int = 0  # the position of the next token it feeds
+    state_sum: NDArray[np.float64] | None = None  # the fed answer tokens' hidden states, summed
+    state_count: int = 0
 
     @property
     def live(self) -> bool:
@@ -41,10 +47,13 @@ class RowResult:
     logprobs: tuple[float, ...]
     entropies: tuple[float, ...]
     finish: str
+    hidden: HiddenStates | None = None
 
 
 class Job:
     """A unit of work for the scheduler; `done` is set once `result` or `error` is."""
+
+    wants_states = False  # whether its outputs' hidden states are read
 
     def __init__(self, prompt: Sequence[int], rows: int, deadline: float | None) -> None:
         self.prompt = list(prompt)
@@ -113,6 +122,8 @@ class GenerateJob(Job):
             )
         self.cut = "length"  # the finish reason of rows that did not stop on their own
         self.result: list[RowResult] | None = None
+        self.wants_states = options.hidden_states
+        self.prompt_state: NDArray[np.float32] | None = None
 
     @property
     def cells(self) -> int:
@@ -142,6 +153,25 @@ class GenerateJob(Job):
         dist = StepDistribution.of(logits)
         for i, row in enumerate(rows):
             self._choose(row, dist, i)
+
+    def prompt_states(self, states: NDArray[np.float32]) -> None:
+        """The last prompt token's hidden state (one row)."""
+        self.prompt_state = np.array(states[-1], dtype=np.float32, copy=True)
+
+    def answer_states(self, states: NDArray[np.float32], rows: Sequence[Row]) -> None:
+        """The hidden states of the tokens `rows` just fed (one row each, in order)."""
+        for i, row in enumerate(rows):
+            vector = states[i].astype(np.float64)
+            row.state_sum = vector if row.state_sum is None else row.state_sum + vector
+            row.state_count += 1
+
+    def _hidden(self, row: Row) -> HiddenStates | None:
+        if self.prompt_state is None:
+            return None
+        mean = self.prompt_state
+        if row.state_sum is not None and row.state_count:
+            mean = (row.state_sum / row.state_count).astype(np.float32)
+        return HiddenStates(self.prompt_state, mean, -1, row.state_count)
 
     def _choose(self, row: Row, dist: StepDistribution, i: int) -> None:
         if not row.live:
@@ -186,6 +216,7 @@ class GenerateJob(Job):
                 logprobs=tuple(row.logprobs),
                 entropies=tuple(row.entropies),
                 finish="stop" if row.stopped else self.cut,
+                hidden=self._hidden(row),
             )
             for row in self.rows
         ]
@@ -213,4 +244,21 @@ class LogitsJob(Job):
     def complete(self) -> None:
         empty = np.zeros((0, 0), dtype=np.float32)
         self.result = np.concatenate(self.collected) if self.collected else empty
+        self.done.set()
+
+
+class StateJob(LogitsJob):
+    """A prefill of `tokens` alone: the last token's hidden state (no token is chosen)."""
+
+    wants_states = True
+
+    def __init__(self, tokens: Sequence[int], deadline: float | None = None) -> None:
+        super().__init__(tokens, [len(tokens) - 1], deadline)
+        self.state: NDArray[np.float32] | None = None
+
+    def collect_states(self, states: NDArray[np.float32]) -> None:
+        self.state = np.array(states[-1], dtype=np.float32, copy=True)
+
+    def complete(self) -> None:
+        self.result = self.state
         self.done.set()

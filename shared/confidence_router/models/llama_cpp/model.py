@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from confidence_router.errors import (
+    CapabilityError,
     ConfigurationError,
     InvalidInputError,
     ModelLoadError,
@@ -25,9 +26,9 @@ from confidence_router.errors import (
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage, ToolCall
 from confidence_router.models.base import Capabilities, ChatBackend
-from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path
+from confidence_router.models.bundled import DEFAULT_EDGE, resolve_model_path, weights_sha256
 from confidence_router.models.chat_template import ChatTemplate
-from confidence_router.models.llama_cpp.jobs import GenerateJob, LogitsJob, RowResult
+from confidence_router.models.llama_cpp.jobs import GenerateJob, LogitsJob, RowResult, StateJob
 from confidence_router.models.llama_cpp.quantize import requantized_path
 from confidence_router.models.llama_cpp.runtime import LlamaRuntime
 from confidence_router.models.llama_cpp.sampling import log_softmax
@@ -60,7 +61,9 @@ class LlamaCppModel(ChatBackend):
     model's raw distribution over the whole vocabulary, and `options.num_samples` samples
     (temperature / top-p, their log-probs raw too) decoded with it as sequences of the same
     batch after one evaluation of the prompt. Early exit, deadlines, stop strings, seeds, tool
-    calls and `probability_of` behave as in `TransformersModel`.
+    calls and `probability_of` behave as in `TransformersModel`. With `options.hidden_states`
+    every answer also carries the last layer's hidden states from the same decode
+    (`Answer.hidden`); `prompt_state` prefills a prompt alone for its last token's state.
 
     Concurrency: any number of threads may call `generate` at once; a scheduler thread decodes
     every running request's sequences in one `llama_decode` per step and admits new requests
@@ -193,6 +196,8 @@ class LlamaCppModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
         options = options or GenerationOptions()
+        if options.hidden_states:
+            self._check_layer(options.hidden_layer)
         prompt = self.encode(messages, tools)
         window = self._runtime.n_ctx
         if len(prompt) + 1 > window:
@@ -250,6 +255,7 @@ class LlamaCppModel(ChatBackend):
             tool_calls=calls,
             finish_reason=finish,
             focus=focus,
+            hidden=row.hidden,
         )
 
     async def agenerate(
@@ -296,6 +302,37 @@ class LlamaCppModel(ChatBackend):
         logits = self.logits(prompt + ids, range(len(prompt) - 1, total - 1))
         logp = log_softmax(logits)[np.arange(len(ids)), ids]
         return float(np.exp(logp.sum()))
+
+    # -- hidden states --
+
+    def _check_layer(self, layer: int) -> None:
+        if layer not in (-1, self._runtime.n_layer):
+            raise CapabilityError(
+                f"llama.cpp supplies the last layer's hidden states only (hidden_layer=-1), "
+                f"not layer {layer}; TransformersModel supplies any layer"
+            )
+
+    def prompt_state(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[dict[str, Any]] | None = None,
+        layer: int = -1,
+    ) -> NDArray[np.float32]:
+        """The last layer's hidden state at the prompt's last token (the state `generate` with
+        `hidden_states` reports as `HiddenStates.prompt`), from a prefill alone: no token is
+        chosen."""
+        self._check_layer(layer)
+        prompt = self.encode(messages, tools)
+        if len(prompt) > self._runtime.n_ctx:
+            raise PromptTooLongError(len(prompt), self._runtime.n_ctx)
+        state: NDArray[np.float32] = self._scheduler.run(StateJob(prompt))
+        return state
+
+    @property
+    def model_sha256(self) -> str:
+        """The SHA-256 of the loaded GGUF file (a bundled model's pinned one): what a probe on
+        this model's hidden states is tied to."""
+        return weights_sha256(self.path)
 
     # -- lifecycle --
 

@@ -4,6 +4,9 @@ and one token batch.
 The context is built with `llama_context_default_params` (the high-level `Llama` class sets
 `n_seq_max` only in embedding mode) and a unified KV cache: every sequence shares the `n_ctx`
 cells, and `seq_cp` makes a prompt's cells belong to more sequences without copying them.
+Hidden states: the context has no pooling, and `set_embeddings(True)` before a decode makes it
+return the last layer's state (after the final norm) of every token of the batch as well as its
+logits; llama.cpp then outputs every token, so `TokenBatch.output_rows` picks the marked ones.
 Not thread-safe: one thread (the scheduler's) drives decoding; tokenizing is safe from any thread.
 """
 
@@ -54,6 +57,7 @@ class TokenBatch:
         self._seq = [self.raw.seq_id[i] for i in range(capacity)]
         self.size = 0
         self.outputs = 0
+        self.output_rows: list[int] = []  # the batch index of each marked output, in order
 
     @property
     def free(self) -> int:
@@ -62,7 +66,13 @@ class TokenBatch:
     def clear(self) -> None:
         self.size = 0
         self.outputs = 0
+        self.output_rows = []
         self.raw.n_tokens = 0
+
+    def output_all(self) -> None:
+        """Mark every token as an output (llama.cpp's rule when it returns hidden states); the
+        marked ones stay in `output_rows`."""
+        self._logits[: self.size] = 1
 
     def add(self, tokens: Sequence[int], start: int, seq: int, outputs: Sequence[int] = ()) -> None:
         """Tokens at positions start, start+1, ... of sequence `seq`; logits are kept for the
@@ -78,6 +88,7 @@ class TokenBatch:
             self._seq[i][0] = seq
         for i in outputs:
             self._logits[self.size + i] = 1
+            self.output_rows.append(self.size + i)
         self.outputs += len(outputs)
         self.size = end
         self.raw.n_tokens = end
@@ -118,6 +129,9 @@ class LlamaRuntime:
             self.vocab = llama_cpp.llama_model_get_vocab(self.model)
             self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
             self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self.model))
+            self.n_embd = int(llama_cpp.llama_model_n_embd_out(self.model))
+            self.n_layer = int(llama_cpp.llama_model_n_layer(self.model))
+            self._embeddings = False
             params = llama_cpp.llama_context_default_params()
             params.n_ctx = min(n_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else n_ctx
             params.n_batch = n_batch
@@ -127,6 +141,8 @@ class LlamaRuntime:
             params.n_threads_batch = n_threads
             params.kv_unified = True
             params.no_perf = True
+            params.embeddings = False  # switched on for the decodes that read hidden states
+            params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_NONE  # one state per token
             self.ctx = llama_cpp.llama_init_from_model(self.model, params)
             if not self.ctx:
                 raise ModelLoadError(f"llama.cpp could not create a context for {path}")
@@ -252,6 +268,20 @@ class LlamaRuntime:
         decode (a view, not a copy)."""
         pointer = llama_cpp.llama_get_logits(self.ctx)
         return np.ctypeslib.as_array(pointer, shape=(rows, self.n_vocab))
+
+    def set_embeddings(self, on: bool) -> None:
+        """Whether the next decodes also return hidden states (and output every token)."""
+        if on != self._embeddings:
+            llama_cpp.llama_set_embeddings(self.ctx, on)
+            self._embeddings = on
+
+    def embeddings(self, rows: int) -> NDArray[np.float32]:
+        """The last decode's hidden states, (rows, n_embd), in batch order (a view, valid until
+        the next decode); only after a decode with `set_embeddings(True)`."""
+        pointer = llama_cpp.llama_get_embeddings(self.ctx)
+        if not pointer:
+            raise RuntimeError("llama.cpp returned no hidden states")
+        return np.ctypeslib.as_array(pointer, shape=(rows, self.n_embd))
 
     def seq_cp(self, source: int, target: int) -> None:
         llama_cpp.llama_memory_seq_cp(self.memory, source, target, -1, -1)

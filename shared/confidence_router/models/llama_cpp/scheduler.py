@@ -9,6 +9,14 @@ other rows' sequences (`llama_memory_seq_cp`). A finished job's sequences are re
 cache (`llama_memory_seq_rm`) and their ids reused. Admission is FIFO: a job waits until enough
 sequence ids and KV cells (its prompt plus rows x token cap) are free, and, while other jobs
 run, until the rows fit `max_sequences`.
+
+Hidden states (jobs that `wants_states`): a step reads them only when one of its tokens needs
+them (a fed token of such a generation, or such a job's last prompt token); llama.cpp then
+outputs every token of the batch, logits included, so the rest of such a job's prompt is
+prefilled in steps without them and its last prompt token waits for one that reads them. Another
+job's prompt chunk in such a step gets logits for all its tokens too (the vocabulary projection
+over the chunk, and an output buffer that large: their only cost). Steps without a token that
+needs states decode exactly as without them.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from confidence_router.errors import BackendError, DeadlineExceededError
-from confidence_router.models.llama_cpp.jobs import GenerateJob, Job, LogitsJob
+from confidence_router.models.llama_cpp.jobs import GenerateJob, Job, LogitsJob, StateJob
 from confidence_router.models.llama_cpp.runtime import LlamaRuntime
 
 _GRACE_S = 0.5  # after its deadline, how long a caller waits for the step that stops its job
@@ -229,6 +237,7 @@ class Scheduler:
         assert batch is not None
         batch.clear()
         decoding: list[tuple[GenerateJob, list[Any]]] = []
+        states = self._reads_states()
         for job in self._active:
             if isinstance(job, GenerateJob) and job.started:
                 rows = job.feeds()
@@ -241,7 +250,10 @@ class Scheduler:
             if not job.prefilling or job.cancelled or batch.free == 0:
                 continue
             start = job.evaluated
-            stop = min(len(job.prompt), start + batch.free)
+            end = len(job.prompt) - int(job.wants_states and not states)
+            stop = min(end, start + batch.free)
+            if stop <= start:
+                continue
             outputs = job.prefill_outputs(start, stop)
             batch.add(job.prompt[start:stop], start, job.seqs[0], outputs)
             job.evaluated = stop
@@ -249,20 +261,41 @@ class Scheduler:
         if batch.size == 0:
             self._settle()
             return
-        code = runtime.decode()
+        hidden: Any = None
+        if states:
+            batch.output_all()
+            runtime.set_embeddings(True)
+            try:
+                code = runtime.decode()
+                if code == 0:  # copies of the marked outputs' rows, taken before switching off
+                    logits = runtime.logits(batch.size)[batch.output_rows]
+                    hidden = runtime.embeddings(batch.size)[batch.output_rows]
+            finally:
+                runtime.set_embeddings(False)
+        else:
+            code = runtime.decode()
+            if code == 0:
+                logits = runtime.logits(batch.outputs)
         if code != 0:
             raise RuntimeError(f"llama_decode returned {code}")
-        logits = runtime.logits(batch.outputs)
         self.jobs_per_step.append(len(decoding) + len(prefill))
         self.job_counts[len(decoding) + len(prefill)] += 1
         self.rows_per_step.append(sum(len(rows) for _, rows in decoding) + len(prefill))
         at = 0
         for job, rows in decoding:
             if rows:
+                if job.wants_states and hidden is not None:
+                    job.answer_states(hidden[at : at + len(rows)], rows)
                 job.next_tokens(logits[at : at + len(rows)], rows)
                 at += len(rows)
         for job, count in prefill:
             block = logits[at : at + count]
+            if job.wants_states and count and hidden is not None:
+                state_rows = hidden[at : at + count]
+                if isinstance(job, StateJob):
+                    job.collect_states(state_rows)
+                elif isinstance(job, GenerateJob):
+                    job.prompt_states(state_rows)
             at += count
             if isinstance(job, LogitsJob) and count:
                 job.collect(block)
@@ -272,6 +305,19 @@ class Scheduler:
                     if row.live:
                         runtime.seq_cp(job.seqs[0], row.seq)
         self._settle()
+
+    def _reads_states(self) -> bool:
+        """Whether this step reads hidden states: a running generation that wants them feeds
+        tokens, or such a job's last prompt token is the one left to prefill (cancelled or not:
+        the decision must match what the step feeds)."""
+        for job in self._active:
+            if not job.wants_states:
+                continue
+            if isinstance(job, GenerateJob) and job.started and job.feeds():
+                return True
+            if job.evaluated == len(job.prompt) - 1:
+                return True
+        return False
 
     def _settle(self) -> None:
         """Retire the jobs this step completed; stop those past their deadline."""

@@ -33,6 +33,7 @@ from confidence_router.models.transformers.hooks import (
     GreedyFirstRow,
     StepStatistics,
 )
+from confidence_router.models.transformers.states import with_states
 from confidence_router.running_confidence import RunningConfidence
 
 
@@ -55,6 +56,8 @@ def generation_config(
     )
     if options.stop:
         config.stop_strings = list(options.stop)
+    if options.hidden_states:
+        config.output_hidden_states = True
     if sampling:
         config.temperature = options.temperature
         config.top_p = options.top_p
@@ -175,6 +178,8 @@ class Decoder:
             )
             for i in range(rows)
         ]
+        if options.hidden_states:
+            answers = with_states(answers, out.hidden_states, options.hidden_layer)
         generated = sum(a.num_tokens for a in answers)
         if not greedy_row:
             answers.insert(0, Answer(text=""))
@@ -212,15 +217,20 @@ class Decoder:
             )
         new_tokens = out.sequences[:, ids.shape[1] :]
         logprobs, entropies = recorder.finish(new_tokens[:, -1])
-        generations = []
-        for row, request in enumerate(requests):
-            answer = self._answer(
+        answers = [
+            self._answer(
                 new_tokens[row],
                 logprobs[row],
                 entropies[row] if entropies is not None else None,
                 tools,
                 options.stop,
             )
+            for row in range(len(requests))
+        ]
+        if options.hidden_states:  # left-padded: every prompt ends at the last position
+            answers = with_states(answers, out.hidden_states, options.hidden_layer)
+        generations = []
+        for answer, request in zip(answers, requests, strict=True):
             usage = Usage(
                 input_tokens=int(request.input_ids.shape[1]), output_tokens=answer.num_tokens
             )

@@ -26,6 +26,7 @@ class Loaded:
     tokenizer: Any
     name: str
     tools_in_template: bool  # the chat template renders `tools`
+    path: Path | None = None  # the weights: the GGUF file, else the model folder
 
 
 def load(
@@ -62,7 +63,8 @@ def load(
     template = tokenizer.chat_template or ""
     if not template:
         raise ModelLoadError(f"{path}: the tokenizer has no chat template")
-    return Loaded(lm, tokenizer, name, "tools" in template)
+    weights = folder / gguf if gguf else folder
+    return Loaded(lm, tokenizer, name, "tools" in template, weights)
 
 
 def end_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -11,14 +11,16 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from confidence_router.errors import ConfigurationError, PromptTooLongError
 from confidence_router.generation import Generation, GenerationOptions
 from confidence_router.messages import ChatMessage
 from confidence_router.models.base import Capabilities, ChatBackend
 from confidence_router.models.batch_queue import BatchQueue
-from confidence_router.models.bundled import DEFAULT_EDGE
+from confidence_router.models.bundled import DEFAULT_EDGE, weights_sha256
 from confidence_router.models.transformers.admission import (
     Request,
     batch_key,
@@ -33,6 +35,7 @@ from confidence_router.models.transformers.loading import (
     load,
 )
 from confidence_router.models.transformers.scoring import continuation_probability
+from confidence_router.models.transformers.states import from_end, last_token_state
 from confidence_router.statistics import Statistic
 
 
@@ -47,7 +50,9 @@ class TransformersModel(ChatBackend):
     the prompt is encoded and prefilled once and its cache shared by every row. With
     `options.samples_only` only the samples are decoded; with `options.early_exit_floor` the
     decode stops once the greedy row's running confidence falls below it (finish_reason
-    "early_exit"). `probability_of` scores a fixed reply (the `PTrue` scorer).
+    "early_exit"). `probability_of` scores a fixed reply (the `PTrue` scorer). With
+    `options.hidden_states` every answer carries layer `options.hidden_layer`'s hidden states
+    from the same decode (`Answer.hidden`); `prompt_state` runs the prompt alone.
 
     `dtype` defaults to float32: on CPU a GGUF model's de-quantised weights compute fastest in it
     (bfloat16 casts every matmul's input and output; measured here, float32 prefills about 5x
@@ -80,6 +85,7 @@ class TransformersModel(ChatBackend):
         self.tokenizer = loaded.tokenizer
         self.model = loaded.model
         self.device = device
+        self.path = loaded.path
         self._template_tools = loaded.tools_in_template
         self._end_ids = end_token_ids(self.model, self.tokenizer)
         # `generate` hides its keywords behind **kwargs: it follows `forward`'s rename
@@ -140,6 +146,8 @@ class TransformersModel(ChatBackend):
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Generation:
         options = options or GenerationOptions()
+        if options.hidden_states:
+            from_end(options.hidden_layer, self._state_entries)
         input_ids = self.encode(messages, tools)
         prompt_len = int(input_ids.shape[1])
         window = self._capabilities.context_window
@@ -216,6 +224,35 @@ class TransformersModel(ChatBackend):
         return continuation_probability(
             self.model, self.tokenizer, prompt, continuation, window, self._lock
         )
+
+    @property
+    def _state_entries(self) -> int:
+        """Hidden states per token: the embeddings' output and each layer's."""
+        return int(self.model.config.num_hidden_layers) + 1
+
+    def prompt_state(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[dict[str, Any]] | None = None,
+        layer: int = -1,
+    ) -> NDArray[np.float32]:
+        """Layer `layer`'s hidden state at the prompt's last token (what `generate` with
+        `hidden_states` reports as `HiddenStates.prompt`), from one forward pass."""
+        from_end(layer, self._state_entries)
+        input_ids = self.encode(messages, tools)
+        window = self._capabilities.context_window
+        if window and int(input_ids.shape[1]) > window:
+            raise PromptTooLongError(int(input_ids.shape[1]), window)
+        with self._lock:
+            return last_token_state(self.model, input_ids, layer)
+
+    @property
+    def model_sha256(self) -> str:
+        """The SHA-256 of the loaded weights (a bundled model's pinned one): what a probe on
+        this model's hidden states is tied to."""
+        if self.path is None:
+            raise ConfigurationError("model", "the model's weights path is unknown")
+        return weights_sha256(self.path)
 
     def __repr__(self) -> str:
         return f"TransformersModel(model={self._name!r}, device={self.device!r})"
