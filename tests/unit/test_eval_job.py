@@ -60,7 +60,7 @@ def test_report_numbers(tmp_path: Path) -> None:
         interval = rows["max_sequence_probability"].apgr
         assert interval.low <= interval.value <= interval.high
         shares = [row.share for row in report.latency if row.router == "perplexity"]
-        assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
+        assert shares == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0]
         text = markdown(report)
         assert "| max_sequence_probability |" in text and "cloud only" in text
         path = write_report(run, tmp_path / "out", [None, "mmlu/"], plots=False)

@@ -20,7 +20,7 @@ from confidence_router.evaluation.store import Run
 from confidence_router.metrics import Interval
 
 Floats = npt.NDArray[np.float64]
-SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # 0.1-0.5: where cascades pay off
 RANDOM, ORACLE = "random", "oracle"
 
 
