@@ -9,7 +9,13 @@ from confidence_router.errors import StreamInterruptedError
 from confidence_router.generation import Generation, Usage
 from confidence_router.routing.assessment import EdgeAssessment
 from confidence_router.routing.context import RouterContext
-from confidence_router.routing.decision import Latency, Reason, RoutedResponse, TierStep
+from confidence_router.routing.decision import (
+    Latency,
+    Reason,
+    RoutedGeneration,
+    RoutedResponse,
+    TierStep,
+)
 from confidence_router.routing.decision_rule import Decider, snapshot
 from confidence_router.routing.failure import (
     as_backend_error,
@@ -53,7 +59,7 @@ def build_response(
         usage["edge"] = assessment.generation.usage
     if route == "cloud":
         usage["cloud"] = answer.usage
-    inner = getattr(answer, "routed", None) if route == "cloud" else None  # `tiered`
+    inner = answer.routed if route == "cloud" and isinstance(answer, RoutedGeneration) else None
     cost = ctx.prices["edge"].cost(usage["edge"]) if "edge" in usage else 0.0
     if isinstance(inner, RoutedResponse):
         cost += inner.cost  # the next tiers priced by their own router

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from confidence_router.generation import Usage
+from confidence_router.generation import Generation, Usage
 from confidence_router.messages import ToolCall
 from confidence_router.routing.decision_rule import DecisionRule, escalates
 
@@ -153,3 +154,10 @@ class RoutedResponse(BaseModel):
         """The routing decision without the answer text, JSON-ready (for metadata and logs)."""
         data = self.model_dump(mode="json", exclude={"text", "tool_calls"})
         return data
+
+
+@dataclass(frozen=True)
+class RoutedGeneration(Generation):
+    """A generation answered by a router used as a tier (`tiered`), with that router's record."""
+
+    routed: RoutedResponse | None = None

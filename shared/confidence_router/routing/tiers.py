@@ -11,7 +11,6 @@ failure policy, breaker, deadline and streaming of a two-tier router at every st
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from confidence_router.errors import ConfigurationError
@@ -19,17 +18,10 @@ from confidence_router.generation import Answer, Generation, GenerationOptions, 
 from confidence_router.messages import ChatMessage
 from confidence_router.models.base import Capabilities, ChatBackend, StreamChunk
 from confidence_router.routing.cascade import CascadeRouter, RouteOptions
-from confidence_router.routing.decision import RoutedResponse
+from confidence_router.routing.decision import RoutedGeneration, RoutedResponse
 from confidence_router.routing.decision_rule import Decider
 from confidence_router.routing.steps import RouteChunk
 from confidence_router.routing.sticky import StickyRouting
-
-
-@dataclass(frozen=True)
-class RoutedGeneration(Generation):
-    """A generation answered by a router used as a tier, with that router's record."""
-
-    routed: RoutedResponse | None = None
 
 
 def _generation(response: RoutedResponse) -> RoutedGeneration:

@@ -80,10 +80,11 @@ def parse_tool_calls(
             if call is not None:
                 block = blocks[0]
                 return (text[: block.start()] + text[block.end() :]).strip(), (call,)
-        for block in blocks if len(blocks) > 1 else ():
-            # Several fenced calls in prose: the model wrote a whole tool loop at once, later
-            # calls built on results it made up. Only the first call and the prose before it
-            # count; the loop asks for the rest once the first call's result is in.
+        # Several fenced calls in prose: the model wrote a whole tool loop at once, later calls
+        # built on results it made up. Only the first call and the prose before it count; the
+        # loop asks for the rest once the first call's result is in.
+        several = blocks if len(blocks) > 1 else []
+        for block in several:
             call = _as_call(_loads(block.group(1)), tool_names)
             if call is not None:
                 return text[: block.start()].strip(), (call,)
