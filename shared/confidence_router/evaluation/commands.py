@@ -108,6 +108,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="take cloud answers another run in the same store stored for the same items (it "
         "must have been made with the same cloud model and settings)",
     )
+    ev.add_argument(
+        "--edge-only",
+        action="store_true",
+        help="no cloud: store the edge's answers, scores and grades (GSM8K/MMLU only), e.g. "
+        "a hidden-state probe's training or test data",
+    )
+    ev.add_argument(
+        "--hidden-states",
+        action="store_true",
+        help="also store the greedy answer's hidden states (float16) for train-probe",
+    )
     rep = sub.add_parser("report", help="Markdown report and PNG plots from a stored run")
     rep.add_argument("--store", type=Path, required=True)
     rep.add_argument("--run", required=True)
@@ -140,6 +151,58 @@ def items_from(specs: list[str], root: str | None, seed: int) -> list[EvalItem]:
     return items
 
 
+def _load_edge(args: argparse.Namespace) -> tuple[ChatBackend, dict[str, object]]:
+    """The edge the arguments name, and the settings its results depend on."""
+    from confidence_router.models.bundled import DEFAULT_EDGE
+    from confidence_router.models.default_edge import default_runtime
+
+    runtime = default_runtime() if args.edge_runtime == "auto" else args.edge_runtime
+    settings: dict[str, object] = {"edge_runtime": runtime}
+    if runtime == "transformers":
+        from confidence_router.models.transformers import TransformersModel
+
+        settings["edge_dtype"] = args.edge_dtype
+        return TransformersModel(args.edge_model or DEFAULT_EDGE, dtype=args.edge_dtype), settings
+    from confidence_router.models.llama_cpp import LlamaCppModel
+
+    return LlamaCppModel(args.edge_model or DEFAULT_EDGE), settings
+
+
+def _run_edge_only(
+    args: argparse.Namespace,
+    items: list[EvalItem],
+    edge: ChatBackend,
+    settings: dict[str, object],
+) -> None:
+    from confidence_router.evaluation.job import edge_config, evaluate_edge
+    from confidence_router.evaluation.store import ResultStore
+    from confidence_router.models.bundled import DEFAULT_EDGE
+    from confidence_router.routing.policy import RoutingPolicy
+    from confidence_router.uncertainty.probe import model_hash
+
+    if args.out or args.reuse_cloud:
+        raise ConfigurationError("edge_only", "takes neither --out nor --reuse-cloud (no cloud)")
+    first, *extra = estimators_from(args.estimators, args.equivalence)
+    policy = RoutingPolicy.build(edge, estimator=first, extra_estimators=extra)
+    if args.equivalence:
+        settings["equivalence"] = args.equivalence
+    if args.hidden_states:  # a probe trained on these states is for these weights only
+        settings["edge_sha256"] = model_hash(edge)
+    config = edge_config(
+        edge,
+        policy,
+        data=args.data,
+        seed=args.seed,
+        edge_only=True,
+        hidden_states=args.hidden_states,
+        edge_spec=args.edge_model or DEFAULT_EDGE,
+        **settings,
+    )
+    with ResultStore(args.store) as store:
+        run = store.run(args.run or f"{edge.model_name}__edge", config)
+        evaluate_edge(run, items, edge, policy, states=args.hidden_states)
+
+
 def run_eval(args: argparse.Namespace) -> None:
     from confidence_router.demo import _cloud
     from confidence_router.evaluation.job import evaluate, run_config
@@ -147,22 +210,18 @@ def run_eval(args: argparse.Namespace) -> None:
     from confidence_router.evaluation.report import write_report
     from confidence_router.evaluation.store import ResultStore
     from confidence_router.models.bundled import DEFAULT_EDGE
-    from confidence_router.models.default_edge import default_runtime
     from confidence_router.routing import CascadeRouter
 
+    if args.hidden_states and not args.edge_only:
+        raise ConfigurationError("hidden_states", "is stored by edge-only runs (--edge-only)")
     items = items_from(args.data, args.datasets, args.seed)
-    runtime = default_runtime() if args.edge_runtime == "auto" else args.edge_runtime
-    edge_settings: dict[str, object] = {"edge_runtime": runtime}
-    if runtime == "transformers":
-        from confidence_router.models.transformers import TransformersModel
-
-        model = args.edge_model or DEFAULT_EDGE
-        edge: ChatBackend = TransformersModel(model, dtype=args.edge_dtype)
-        edge_settings["edge_dtype"] = args.edge_dtype
-    else:
-        from confidence_router.models.llama_cpp import LlamaCppModel
-
-        edge = LlamaCppModel(args.edge_model or DEFAULT_EDGE)
+    edge, edge_settings = _load_edge(args)
+    if args.edge_only:
+        try:
+            _run_edge_only(args, items, edge, edge_settings)
+        finally:
+            edge.close()
+        return
     with _cloud(args.cloud_base_url, args.cloud_model, sys.stderr) as cloud:
         first, *extra = estimators_from(args.estimators, args.equivalence)
         router = CascadeRouter(edge, cloud, estimator=first, extra_estimators=extra)

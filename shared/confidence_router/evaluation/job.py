@@ -1,5 +1,7 @@
 """An evaluation run: per item the edge answer with every estimator's confidence, the cloud
-answer, their latencies and grades, each stored as soon as it exists (`ResultStore`)."""
+answer, their latencies and grades, each stored as soon as it exists (`ResultStore`). An
+edge-only run (`evaluate_edge`) stores the edge's answers, scores and grades without a cloud,
+optionally with the greedy answer's hidden states (a probe's training and test data)."""
 
 from __future__ import annotations
 
@@ -8,56 +10,67 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from confidence_router.errors import ConfidenceRouterError
+from confidence_router.errors import CapabilityError, ConfidenceRouterError, ConfigurationError
 from confidence_router.evaluation.data import EvalItem, grade
+from confidence_router.evaluation.hidden import encode_states
 from confidence_router.evaluation.judge import Judge
 from confidence_router.evaluation.runner import Results, Stage, run_stages
 from confidence_router.evaluation.store import Run
 from confidence_router.generation import GenerationOptions
 from confidence_router.messages import normalize_messages
+from confidence_router.models.base import ChatBackend
 from confidence_router.routing.cascade import CascadeRouter
+from confidence_router.routing.policy import RoutingPolicy
 
 EDGE, CLOUD, GRADE = "edge", "cloud", "grade"
 
 
-def run_config(router: CascadeRouter, **extra: Any) -> dict[str, Any]:
-    """What a run's results depend on (stored with the run; a rerun must match it)."""
+def edge_config(edge: ChatBackend, policy: RoutingPolicy, **extra: Any) -> dict[str, Any]:
+    """What an edge-only run's results depend on (stored with the run; a rerun must match)."""
     return {
-        "edge": router.edge.model_name,
-        "cloud": router.cloud.model_name,
-        "estimators": sorted(e.name for e in router.estimators),
-        "samples": router.num_samples,
-        "temperature": router.temperature,
+        "edge": edge.model_name,
+        "estimators": sorted(e.name for e in policy.estimators),
+        "samples": policy.num_samples,
+        "temperature": policy.temperature,
         **extra,
     }
 
 
-def _edge(router: CascadeRouter, item: EvalItem) -> dict[str, Any]:
+def run_config(router: CascadeRouter, **extra: Any) -> dict[str, Any]:
+    """What a run's results depend on (stored with the run; a rerun must match it)."""
+    return edge_config(router.edge, router.policy, cloud=router.cloud.model_name, **extra)
+
+
+def _edge(
+    edge: ChatBackend, policy: RoutingPolicy, item: EvalItem, states: bool = False
+) -> dict[str, Any]:
     """The edge's answer and every estimator's score, timed in two parts: the greedy answer
     alone (`greedy_s`: all a white-box cascade pays) and, when an estimator samples, the
     samples in a second call (`samples_s`: what a sampling estimator pays on top, as a staged
-    router does). `latency_s` is their sum; `sampled` names the scores that need the samples."""
-    probe = router.with_band(None).with_early_exit(None)
+    router does). `latency_s` is their sum; `sampled` names the scores that need the samples.
+    With `states`, the greedy call also returns its hidden states, stored under `hidden`."""
+    probe = policy.changed(edge, band=None, early_exit_floor=None)
     messages = normalize_messages(item.prompt)
     started = time.perf_counter()
     try:
         options = probe.edge_options(item.max_new_tokens or None)
-        generation = probe.edge.generate(messages, options.model_copy(update={"num_samples": 0}))
+        update: dict[str, Any] = {"num_samples": 0}
+        if states:
+            update.update(hidden_states=True, hidden_layer=probe.hidden_layer)
+        generation = edge.generate(messages, options.model_copy(update=update))
         greedy_s = time.perf_counter() - started
         samples_s = 0.0
         if probe.num_samples:
             started = time.perf_counter()
-            sampled = probe.edge.generate(
-                messages, probe.sample_options(item.max_new_tokens or None)
-            )
+            sampled = edge.generate(messages, probe.sample_options(item.max_new_tokens or None))
             samples_s = time.perf_counter() - started
             generation = replace(
                 generation, samples=sampled.samples, usage=generation.usage + sampled.usage
             )
     except ConfidenceRouterError as exc:  # e.g. a prompt the edge cannot take: recorded
         return {"error": f"{type(exc).__name__}: {exc}", "latency_s": 0.0}
-    scores = probe.score(messages, generation)
-    return {
+    scores = probe.score(messages, generation, [])[1]
+    out = {
         "text": generation.greedy.text,
         "scores": scores,
         "sampled": sorted(probe.key(e) for e in probe.estimators if e.needs_samples),
@@ -67,6 +80,11 @@ def _edge(router: CascadeRouter, item: EvalItem) -> dict[str, Any]:
         "tokens": generation.greedy.num_tokens,
         "finish_reason": generation.greedy.finish_reason,
     }
+    if states:
+        if generation.greedy.hidden is None:
+            raise CapabilityError(f"the edge {edge.model_name!r} returned no hidden states")
+        out["hidden"] = encode_states(generation.greedy.hidden)
+    return out
 
 
 def _cloud(router: CascadeRouter, item: EvalItem, reuse: Run | None = None) -> dict[str, Any]:
@@ -89,6 +107,8 @@ def _cloud(router: CascadeRouter, item: EvalItem, reuse: Run | None = None) -> d
 def _grade(item: EvalItem, results: Results, judge: Judge | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tier in (EDGE, CLOUD):
+        if tier not in results:  # an edge-only run
+            continue
         text = results[tier].get("text")
         if text is None:
             out[tier] = 0.0  # no answer: the worst grade
@@ -121,8 +141,31 @@ def evaluate(
     `reuse_cloud`, a run made with the same cloud settings, its stored cloud answers are taken
     instead of asking the cloud again (marked `reused_from`)."""
     stages: list[Stage[EvalItem]] = [
-        Stage(EDGE, lambda item, _: _edge(router, item)),
+        Stage(EDGE, lambda item, _: _edge(router.edge, router.policy, item)),
         Stage(CLOUD, lambda item, _: _cloud(router, item, reuse_cloud)),
         Stage(GRADE, lambda item, results: _grade(item, results, judge)),
+    ]
+    return run_stages(run, items, stages, progress=progress)
+
+
+def evaluate_edge(
+    run: Run,
+    items: Sequence[EvalItem],
+    edge: ChatBackend,
+    policy: RoutingPolicy,
+    *,
+    states: bool = False,
+    progress: bool = True,
+) -> dict[str, Results]:
+    """Every item's edge answer, scores (`policy`'s estimators) and automatic grade, resumable
+    in `run`, with no cloud; with `states`, the greedy answer's hidden states too (float16)."""
+    for item in items:
+        if item.dataset not in ("gsm8k", "mmlu"):
+            raise ConfigurationError(
+                "data", f"an edge-only run grades automatically: {item.id} has no reference"
+            )
+    stages: list[Stage[EvalItem]] = [
+        Stage(EDGE, lambda item, _: _edge(edge, policy, item, states)),
+        Stage(GRADE, lambda item, results: _grade(item, results, None)),
     ]
     return run_stages(run, items, stages, progress=progress)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from confidence_router.training.probe_data import ProbeData
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,12 +34,20 @@ def add_probe_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     tp = sub.add_parser(
         "train-probe", help="train a hidden-state probe (learned confidence) for an edge model"
     )
-    tp.add_argument(
+    source = tp.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--data",
         type=Path,
-        required=True,
-        help="JSONL rows: 'prompt' (or 'question' / 'messages') and 'label' (1: acceptable)",
+        help="JSONL rows: 'prompt' (or 'question' / 'messages') and 'label' (1: acceptable); "
+        "the edge answers them here",
     )
+    source.add_argument(
+        "--store",
+        type=Path,
+        help="an evaluation store holding an edge-only run with hidden states (--run)",
+    )
+    tp.add_argument("--run", help="the run in --store (`eval --edge-only --hidden-states`)")
+    tp.add_argument("--prefix", default="", help="with --store: only item ids starting so")
     tp.add_argument("--out", type=Path, required=True, help="path stem of the saved probe")
     tp.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
     tp.add_argument(
@@ -80,6 +92,30 @@ def run_train(args: argparse.Namespace) -> None:
     print(router.save(args.out))
 
 
+def _stored_data(args: argparse.Namespace, model_sha256: str) -> ProbeData:
+    """The `ProbeData` of an edge-only run stored with hidden states by the same weights."""
+    from confidence_router.errors import ConfigurationError
+    from confidence_router.evaluation.store import ResultStore
+    from confidence_router.training.probe_data import probe_data_from_run
+
+    if not args.run:
+        raise ConfigurationError("run", "--store needs --run")
+    if not args.store.exists():
+        raise ConfigurationError("store", f"{args.store} does not exist")
+    with ResultStore(args.store) as store:
+        runs = store.runs()
+        if args.run not in runs:
+            raise ConfigurationError("run", f"no run {args.run!r} in {args.store}: {sorted(runs)}")
+        config = runs[args.run]
+        if not config.get("hidden_states"):
+            raise ConfigurationError("run", f"run {args.run!r} was stored without hidden states")
+        if config.get("edge_sha256") != model_sha256:
+            raise ConfigurationError(
+                "edge_model", f"run {args.run!r} was made by other weights ({config['edge']})"
+            )
+        return probe_data_from_run(store.run(args.run, config), prefix=args.prefix)[1]
+
+
 def run_train_probe(args: argparse.Namespace) -> None:
     import json
     import sys
@@ -89,24 +125,26 @@ def run_train_probe(args: argparse.Namespace) -> None:
     from confidence_router.training.probe_data import collect_probe_data, read_probe_rows
     from confidence_router.uncertainty.probe import model_hash
 
-    rows = read_probe_rows(args.data)
     edge = load_edge(args.edge_model, args.edge_runtime)
 
     def progress(done: int, total: int) -> None:
         print(f"\rgenerated {done}/{total}", end="", file=sys.stderr, flush=True)
 
     try:
-        data = collect_probe_data(
-            edge,
-            rows,
-            layers=args.layers,
-            num_samples=args.samples,
-            equivalence=args.equivalence,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            progress=progress,
-        )
-        print(file=sys.stderr)
+        if args.store is not None:
+            data = _stored_data(args, model_hash(edge))
+        else:
+            data = collect_probe_data(
+                edge,
+                read_probe_rows(args.data),
+                layers=args.layers,
+                num_samples=args.samples,
+                equivalence=args.equivalence,
+                max_new_tokens=args.max_new_tokens,
+                seed=args.seed,
+                progress=progress,
+            )
+            print(file=sys.stderr)
         probe = train_probe(
             data.features,
             data.labels,

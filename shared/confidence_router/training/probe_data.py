@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from confidence_router.errors import CapabilityError, InvalidInputError
+from confidence_router.evaluation.hidden import decode_states
+from confidence_router.evaluation.store import Run
 from confidence_router.generation import GenerationOptions, HiddenStates
 from confidence_router.messages import ChatMessage, normalize_messages
 from confidence_router.models.base import ChatBackend
@@ -91,7 +93,7 @@ class ProbeData:
 
     features: dict[Key, Floats]
     labels: dict[str, Floats]
-    semantic_entropy: list[float] = field(default_factory=list)
+    semantic_entropy: list[float] = field(default_factory=list)  # or a monotone stand-in
 
 
 def collect_probe_data(
@@ -150,3 +152,28 @@ def collect_probe_data(
             "no labels: give every row a 'label', or draw samples for the low_se target"
         )
     return ProbeData(features, labels, entropies)
+
+
+def probe_data_from_run(
+    run: Run, *, se_key: str = "semantic_entropy", prefix: str = ""
+) -> tuple[list[str], ProbeData]:
+    """The item ids and `ProbeData` of an edge-only run stored with hidden states
+    (`confidence-router eval --edge-only --hidden-states`), items whose id starts with
+    `prefix`: "correct" labels from the grades, "low_se" from the `se_key` score when every
+    item has one (the lower the confidence, the higher the SE)."""
+    edges, grades = run.table("edge"), run.table("grade")
+    ids = sorted(i for i in edges if i.startswith(prefix) and "hidden" in edges[i] and i in grades)
+    if not ids:
+        raise InvalidInputError(f"run {run.name!r} has no graded answers with hidden states")
+    hiddens = [decode_states(edges[i]["hidden"]) for i in ids]
+    labels: dict[str, Floats] = {}
+    if all(grades[i].get("edge") is not None for i in ids):
+        labels["correct"] = np.asarray([grades[i]["edge"] for i in ids], dtype=np.float64)
+    confidences = [edges[i].get("scores", {}).get(se_key) for i in ids]
+    entropies: list[float] = []
+    if all(c is not None for c in confidences):
+        entropies = [-float(c) for c in confidences]  # a monotone stand-in for the SE
+        labels["low_se"] = low_se_labels(entropies)
+    if not labels:
+        raise InvalidInputError(f"run {run.name!r}: no grades and no {se_key!r} scores")
+    return ids, ProbeData(features_of(hiddens), labels, entropies)
