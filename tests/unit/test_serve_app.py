@@ -287,3 +287,24 @@ def test_the_serve_command_builds_three_tiers_and_sticky_routing() -> None:
     assert all(r.sticky is not None and r.sticky.ttl_s == 60.0 for r in tier_routers(router))
     two = build_router({**DEFAULTS}, tiers[0], tiers[2], [], FailurePolicy())
     assert tier_models(two) == ["small", "large"] and two.sticky is None
+
+
+def test_numeric_serve_flags_without_a_default_parse_as_numbers() -> None:
+    """`--deadline-s 30` reached FailurePolicy as the string '30' and the server refused to
+    start (found by benchmarks/server_load.py)."""
+    import argparse
+
+    from confidence_router.serve.command import add_command, settings_of
+
+    parser = argparse.ArgumentParser()
+    add_command(parser.add_subparsers())
+    args = parser.parse_args(
+        ["serve", "--deadline-s", "30", "--threshold", "0.6", "--target-cloud-share", "0.3",
+         "--controlled-cloud-share", "0.25", "--sticky-ttl-s", "60"]
+    )  # fmt: skip
+    config = settings_of(args)
+    for key, value in [("deadline_s", 30.0), ("threshold", 0.6), ("target_cloud_share", 0.3),
+                       ("controlled_cloud_share", 0.25), ("sticky_ttl_s", 60.0)]:  # fmt: skip
+        assert config[key] == value and isinstance(config[key], float), key
+    with pytest.raises(SystemExit):  # argparse refuses a non-number
+        parser.parse_args(["serve", "--deadline-s", "soon"])

@@ -10,6 +10,8 @@ the tier it escalated to (`StickyRouting`; a request's `conversation_id` body fi
 `--controlled-cloud-share 0.3` puts a `BudgetController` in front (starting from the threshold,
 rule or calibration given) that holds that cloud share under drift; `/metrics` shows its live
 threshold.
+`--ray --replicas 2` serves the same app as Ray Serve replicas, each with its own edge, over one
+shared cloud (`serve/ray_app.py`, the `[ray]` extra).
 """
 
 from __future__ import annotations
@@ -50,7 +52,17 @@ DEFAULTS: dict[str, Any] = {
     "max_body_bytes": 1_000_000,
     "request_timeout_s": 300.0,
     "max_new_tokens": 512,
+    "edge_threads": 0,  # 0: the runtime's default (all cores; under Ray one per reserved CPU)
+    # Ray Serve (`--ray`, serve/ray_app.py): replicas, resources per replica, the cluster
+    "ray": False,
+    "replicas": 1,
+    "ray_num_cpus": 0.5,
+    "ray_num_gpus": 0.0,
+    "ray_address": None,
+    "autoscaling_config": None,  # a JSON object (Ray Serve's), instead of a fixed `replicas`
 }
+# Settings without a default that are numbers when given
+FLOATS = ("threshold", "target_cloud_share", "controlled_cloud_share", "sticky_ttl_s", "deadline_s")
 
 
 def add_command(sub: Any) -> None:
@@ -62,7 +74,7 @@ def add_command(sub: Any) -> None:
             serve.add_argument(flag, action="store_true", default=None)
         else:
             kind = type(default) if default is not None and not isinstance(default, str) else str
-            serve.add_argument(flag, type=kind, default=None)
+            serve.add_argument(flag, type=float if name in FLOATS else kind, default=None)
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -81,24 +93,32 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     return merged
 
 
-@contextlib.contextmanager
-def _cloud(config: dict[str, Any]) -> Iterator[Any]:
-    from confidence_router.models.bundled import DEFAULT_CLOUD
+def cloud_from_url(config: dict[str, Any]) -> Any:
+    """The cloud client at `cloud_base_url`; its key from the variable `cloud_key_env` names (read
+    here, so a config dict never holds it)."""
     from confidence_router.models.openai import OpenAIChatModel
 
+    key = os.environ.get(config["cloud_key_env"] or "") or None
+    model = config["cloud_model"] or "gpt-4o-mini"
+    options = config.get("cloud_options") or {}
+    return OpenAIChatModel(model, base_url=config["cloud_base_url"], api_key=key, **options)
+
+
+@contextlib.contextmanager
+def shared_cloud(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`config` with a cloud URL: the one given, else the bundled cloud on the local llama.cpp
+    server (started here, stopped on exit)."""
     if config["cloud_base_url"]:
-        key = os.environ.get(config["cloud_key_env"] or "") or None
-        yield OpenAIChatModel(
-            config["cloud_model"] or "gpt-4o-mini", base_url=config["cloud_base_url"], api_key=key
-        )
+        yield config
         return
+    from confidence_router.models.bundled import DEFAULT_CLOUD
     from confidence_router.server import LlamaCppServer
 
     with LlamaCppServer(config["cloud_model"] or DEFAULT_CLOUD) as server:
         print(f"local cloud server at {server.base_url}", file=sys.stderr)
-        yield OpenAIChatModel(
-            server.model_alias, base_url=server.base_url, timeout=300, context_window=server.n_ctx
-        )
+        options = {"timeout": 300, "context_window": server.n_ctx}
+        yield {**config, "cloud_base_url": server.base_url, "cloud_model": server.model_alias,
+               "cloud_key_env": None, "cloud_options": options}  # fmt: skip
 
 
 def _decider(config: dict[str, Any], router: Any) -> Any:
@@ -157,17 +177,10 @@ def build_router(
     return tiered([edge, *middles, cloud], [decider, *thresholds], sticky=sticky, **common)
 
 
-def run_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from confidence_router.models.default_edge import load_edge
-    from confidence_router.routing.failure import FailurePolicy
-    from confidence_router.serve.app import create_app
-    from confidence_router.serve.health import cloud_health
+def serve_settings(config: dict[str, Any]) -> Any:
     from confidence_router.serve.settings import ServeSettings
 
-    config = settings_of(args)
-    settings = ServeSettings(
+    return ServeSettings(
         host=config["host"],
         port=config["port"],
         allow_remote=config["allow_remote"],
@@ -176,16 +189,57 @@ def run_serve(args: argparse.Namespace) -> None:
         max_body_bytes=config["max_body_bytes"],
         request_timeout_s=config["request_timeout_s"],
     ).checked()
-    edge = load_edge(config["edge_model"], config["edge_runtime"])
+
+
+def _edge(name: str | None, runtime: Any, threads: int) -> Any:
+    """`load_edge`, on `threads` CPU threads when given (> 0)."""
+    from confidence_router.models.default_edge import default_runtime, load_edge
+
+    if threads > 0 and (default_runtime() if runtime == "auto" else runtime) == "llama_cpp":
+        from confidence_router.models.bundled import DEFAULT_EDGE
+        from confidence_router.models.llama_cpp import LlamaCppModel
+
+        return LlamaCppModel(name or DEFAULT_EDGE, n_threads=threads)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+    return load_edge(name, runtime)
+
+
+def serve_app(config: dict[str, Any], cloud: Any) -> tuple[Any, Any]:
+    """The app and its router over `cloud`, the edge and middle tiers loaded here (a Ray
+    replica calls this too, from the same plain config dict)."""
+    from confidence_router.routing.failure import FailurePolicy
+    from confidence_router.serve.app import create_app
+    from confidence_router.serve.health import cloud_health
+
+    threads = int(config["edge_threads"] or 0)
+    edge = _edge(config["edge_model"], config["edge_runtime"], threads)
     names = [m.strip() for m in (config["middle_models"] or "").split(",") if m.strip()]
-    middles = [load_edge(name, config["edge_runtime"]) for name in names]
+    middles = [_edge(name, config["edge_runtime"], threads) for name in names]
     policy = FailurePolicy(fallback=config["fallback"], deadline_s=config["deadline_s"])
-    with _cloud(config) as cloud:
-        router = build_router(config, edge, cloud, middles, policy)
-        app = create_app(router, settings, health=cloud_health(cloud))
+    router = build_router(config, edge, cloud, middles, policy)
+    return create_app(router, serve_settings(config), health=cloud_health(cloud)), router
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    config = settings_of(args)
+    if config["ray"]:
+        from confidence_router.serve.ray_app import run_ray
+
+        run_ray(config)
+        return
+    if config["replicas"] != 1 or config["autoscaling_config"] is not None:
+        raise ConfigurationError("replicas", "several replicas need --ray (the [ray] extra)")
+    import uvicorn
+
+    settings = serve_settings(config)
+    with shared_cloud(config) as shared:
+        app, router = serve_app(shared, cloud_from_url(shared))
         print(
-            f"serving on http://{settings.host}:{settings.port}/v1 (edge {edge.model_name}, "
-            f"cloud {cloud.model_name}, threshold {router.threshold:.4f})",
+            f"serving on http://{settings.host}:{settings.port}/v1 (edge {router.edge.model_name}, "
+            f"cloud {router.cloud.model_name}, threshold {router.threshold:.4f})",
             file=sys.stderr,
         )
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
