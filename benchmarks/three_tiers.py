@@ -31,7 +31,7 @@ from typing import Any
 from confidence_router.errors import ConfigurationError
 from confidence_router.evaluation import EvalItem, ResultStore, Stage, grade, run_stages
 from confidence_router.evaluation.commands import items_from
-from confidence_router.evaluation.job import _edge, run_config
+from confidence_router.evaluation.job import edge_result, run_config
 from confidence_router.evaluation.tiers import (
     Frontier,
     TierOutcomes,
@@ -117,7 +117,7 @@ def generate(
         backend, NoCloud(), estimator=ESTIMATORS[0], extra_estimators=ESTIMATORS[1:]
     )
     stages: list[Stage[EvalItem]] = [
-        Stage("edge", lambda item, _: _edge(router, item)),
+        Stage("edge", lambda item, _: edge_result(router.edge, router.policy, item)),
         Stage("grade", lambda item, results: _grade(item, results["edge"].get("text"))),
     ]
     with ResultStore(store) as results:

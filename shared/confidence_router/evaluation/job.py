@@ -41,7 +41,7 @@ def run_config(router: CascadeRouter, **extra: Any) -> dict[str, Any]:
     return edge_config(router.edge, router.policy, cloud=router.cloud.model_name, **extra)
 
 
-def _edge(
+def edge_result(
     edge: ChatBackend, policy: RoutingPolicy, item: EvalItem, states: bool = False
 ) -> dict[str, Any]:
     """The edge's answer and every estimator's score, timed in two parts: the greedy answer
@@ -141,7 +141,7 @@ def evaluate(
     `reuse_cloud`, a run made with the same cloud settings, its stored cloud answers are taken
     instead of asking the cloud again (marked `reused_from`)."""
     stages: list[Stage[EvalItem]] = [
-        Stage(EDGE, lambda item, _: _edge(router.edge, router.policy, item)),
+        Stage(EDGE, lambda item, _: edge_result(router.edge, router.policy, item)),
         Stage(CLOUD, lambda item, _: _cloud(router, item, reuse_cloud)),
         Stage(GRADE, lambda item, results: _grade(item, results, judge)),
     ]
@@ -165,7 +165,7 @@ def evaluate_edge(
                 "data", f"an edge-only run grades automatically: {item.id} has no reference"
             )
     stages: list[Stage[EvalItem]] = [
-        Stage(EDGE, lambda item, _: _edge(edge, policy, item, states)),
+        Stage(EDGE, lambda item, _: edge_result(edge, policy, item, states)),
         Stage(GRADE, lambda item, results: _grade(item, results, None)),
     ]
     return run_stages(run, items, stages, progress=progress)
