@@ -26,6 +26,7 @@ comparable (llama.cpp's OpenMP threads degrade badly when another process takes 
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -36,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -46,6 +47,9 @@ from confidence_router.generation import Generation, GenerationOptions
 from confidence_router.messages import ChatMessage, normalize_messages
 from confidence_router.models.base import ChatBackend
 from confidence_router.models.llama_cpp import LlamaCppModel
+
+if TYPE_CHECKING:
+    from confidence_router.models.transformers import TransformersModel
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
 FALLBACK = [
@@ -116,7 +120,7 @@ def timed_generations(
     """Total (over prompts) of the median time per prompt, and each prompt's generation."""
     total, out = 0.0, []
     for prompt in prompts:
-        seconds, gen = median_time(lambda p=prompt: model.generate(p, options), n)
+        seconds, gen = median_time(functools.partial(model.generate, prompt, options), n)
         total += seconds
         out.append(gen)
     return total, out
@@ -200,7 +204,7 @@ class Results:
 
 
 def measure(
-    model: ChatBackend, label: str, args: argparse.Namespace, res: Results
+    model: LlamaCppModel | TransformersModel, label: str, args: argparse.Namespace, res: Results
 ) -> dict[str, float]:
     """Every per-runtime number for one backend (the last one makes it ignore end tokens)."""
     prompts = [normalize_messages(q + SUFFIX) for q in questions(args.prompts)]
@@ -225,14 +229,14 @@ def measure(
     se_prompts = prompts[: args.se_prompts]
     out["se_s"], se_gens = timed_generations(model, se_prompts, se_opts, n)
     out["se_greedy_s"] = sum(
-        median_time(lambda p=p: model.generate(p, greedy_opts), n)[0] for p in se_prompts
+        median_time(functools.partial(model.generate, p, greedy_opts), n)[0] for p in se_prompts
     )
     res.add(label, f"SE request greedy+5 ({tokens_of(se_gens)} tokens), s", out["se_s"], "s")
     res.add(label, "  greedy alone on the same prompts, s", out["se_greedy_s"], "s")
     if not args.skip_concurrency:
         batch = [normalize_messages(q + SUFFIX) for q in questions(8, offset=20)]
         one_by_one = sum(
-            median_time(lambda p=p: model.generate(p, greedy_opts), 1)[0] for p in batch
+            median_time(functools.partial(model.generate, p, greedy_opts), 1)[0] for p in batch
         )
         together = statistics.median(concurrent(model, batch, args.cap) for _ in range(n))
         res.add(label, "8 greedy requests one after another, s", one_by_one, "s")
@@ -311,8 +315,8 @@ def main() -> None:
             del edge
 
     print("\nruntime                | measurement | value")
-    for runtime, what, value in res.rows:
-        print(f"{runtime} | {what} | {value}")
+    for runtime, what, shown in res.rows:
+        print(f"{runtime} | {what} | {shown}")
     print(f"load average after: {os.getloadavg()}")
     keys: dict[str, float] = {
         "llama_cpp_vs_raw": ours["raw_s"] / ours["greedy_s"],
