@@ -159,3 +159,20 @@ def test_each_estimator_is_charged_only_the_edge_work_it_needs(tmp_path: Path) -
         assert at[("max_sequence_probability", 0.0)].p50 == pytest.approx(np.percentile(greedy, 50))
         assert at[("semantic_entropy", 0.0)].p50 == pytest.approx(np.percentile(whole, 50))
         assert "plus the samples for semantic_entropy" in markdown(report)
+
+
+def test_stored_run_opens_an_existing_run_and_names_the_others(tmp_path: Path) -> None:
+    from confidence_router.errors import ConfigurationError
+    from confidence_router.evaluation.store import stored_run
+
+    with ResultStore(tmp_path / "eval.sqlite") as store:
+        store.run("demo", {"a": 1}).put("x", "edge", {"text": "A"})
+    with stored_run(tmp_path / "eval.sqlite", "demo") as run:
+        assert run.config == {"a": 1} and run.get("x", "edge") == {"text": "A"}
+    missing_run = stored_run(tmp_path / "eval.sqlite", "other")
+    with pytest.raises(ConfigurationError, match=r"no run 'other' .*\['demo'\]"), missing_run:
+        pass
+    missing_file = stored_run(tmp_path / "none.sqlite", "demo")
+    with pytest.raises(ConfigurationError, match="does not exist"), missing_file:
+        pass
+    assert not (tmp_path / "none.sqlite").exists()  # never created by looking

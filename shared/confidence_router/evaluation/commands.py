@@ -264,15 +264,9 @@ def run_eval(args: argparse.Namespace) -> None:
 
 def run_report(args: argparse.Namespace) -> None:
     from confidence_router.evaluation.report import write_report
-    from confidence_router.evaluation.store import ResultStore
+    from confidence_router.evaluation.store import stored_run
 
-    if not args.store.exists():
-        raise ConfigurationError("store", f"{args.store} does not exist")
-    with ResultStore(args.store) as store:
-        runs = store.runs()
-        if args.run not in runs:
-            raise ConfigurationError("run", f"no run {args.run!r} in {args.store}: {sorted(runs)}")
-        run = store.run(args.run, runs[args.run])
+    with stored_run(args.store, args.run) as run:
         done = run.done("grade")
         prefixes = [p for p in args.by if any(i.startswith(p) for i in done)]
         print(write_report(run, args.out, [None, *prefixes] if len(prefixes) > 1 else [None]))

@@ -10,6 +10,7 @@ read back: nothing is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -159,3 +160,16 @@ class Run:
 
     def __len__(self) -> int:
         return len(self.store._rows(self.name, None))
+
+
+@contextlib.contextmanager
+def stored_run(path: str | Path, name: str) -> Iterator[Run]:
+    """The run `name` of the existing store at `path` (open while in the block);
+    `ConfigurationError` when there is no such file or run (naming the runs there)."""
+    if not Path(path).exists():
+        raise ConfigurationError("store", f"{path} does not exist")
+    with ResultStore(path) as store:
+        runs = store.runs()
+        if name not in runs:
+            raise ConfigurationError("run", f"no run {name!r} in {path}: {sorted(runs)}")
+        yield store.run(name, runs[name])

@@ -95,25 +95,19 @@ def run_train(args: argparse.Namespace) -> None:
 def _stored_data(args: argparse.Namespace, model_sha256: str) -> ProbeData:
     """The `ProbeData` of an edge-only run stored with hidden states by the same weights."""
     from confidence_router.errors import ConfigurationError
-    from confidence_router.evaluation.store import ResultStore
+    from confidence_router.evaluation.store import stored_run
     from confidence_router.training.probe_data import probe_data_from_run
 
     if not args.run:
         raise ConfigurationError("run", "--store needs --run")
-    if not args.store.exists():
-        raise ConfigurationError("store", f"{args.store} does not exist")
-    with ResultStore(args.store) as store:
-        runs = store.runs()
-        if args.run not in runs:
-            raise ConfigurationError("run", f"no run {args.run!r} in {args.store}: {sorted(runs)}")
-        config = runs[args.run]
-        if not config.get("hidden_states"):
+    with stored_run(args.store, args.run) as run:
+        if not run.config.get("hidden_states"):
             raise ConfigurationError("run", f"run {args.run!r} was stored without hidden states")
-        if config.get("edge_sha256") != model_sha256:
+        if run.config.get("edge_sha256") != model_sha256:
             raise ConfigurationError(
-                "edge_model", f"run {args.run!r} was made by other weights ({config['edge']})"
+                "edge_model", f"run {args.run!r} was made by other weights ({run.config['edge']})"
             )
-        return probe_data_from_run(store.run(args.run, config), prefix=args.prefix)[1]
+        return probe_data_from_run(run, prefix=args.prefix)[1]
 
 
 def run_train_probe(args: argparse.Namespace) -> None:
