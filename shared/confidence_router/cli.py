@@ -12,26 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from confidence_router.errors import ConfidenceRouterError, InvalidInputError
+from confidence_router.prompt_files import jsonl_rows, prompt_of, text_lines
 
 
 def load_prompts(path: Path) -> list[Any]:
     """Prompts from a text file (one a line) or JSONL (`prompt`/`question` text or `messages`)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-        lines = [line.strip() for line in fh if line.strip()]
     if ".jsonl" not in path.name:
-        return lines
-    prompts: list[Any] = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-        value = row.get("messages") or row.get("prompt") or row.get("question")
-        if value is None:
-            raise InvalidInputError(f"{path}:{number}: needs 'messages', 'prompt' or 'question'")
-        prompts.append(value)
-    return prompts
+        return [line for _, line in text_lines(path)]
+    return [prompt_of(row, where) for where, row in jsonl_rows(path)]
 
 
 def _share(value: str) -> float:

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
         "running_confidence",
         "winner",
         "secrets",
+        "prompt_files",
         "registry",
         "metrics",
         "embeddings",

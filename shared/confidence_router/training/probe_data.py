@@ -10,13 +10,9 @@ it when "below" would leave one class).
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +23,7 @@ from confidence_router.evaluation.store import Run
 from confidence_router.generation import GenerationOptions, HiddenStates
 from confidence_router.messages import ChatMessage, normalize_messages
 from confidence_router.models.base import ChatBackend
+from confidence_router.prompt_files import jsonl_rows, prompt_of
 from confidence_router.statistics import Statistic
 from confidence_router.training.probe import Key, features_of
 from confidence_router.uncertainty.equivalence.base import Equivalence
@@ -47,32 +44,15 @@ class ProbeRow:
 
 def read_probe_rows(path: str | os.PathLike[str]) -> list[ProbeRow]:
     """The rows of a JSONL (optionally gzipped) file of prompts and labels."""
-    source = Path(path)
-    opener: Any = gzip.open if source.suffix == ".gz" else open
     rows = []
-    try:
-        fh = opener(source, "rt", encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(f"{source}: cannot read the rows ({exc})") from exc
-    with fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{source}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{where}: not JSON ({exc.msg})") from exc
-            prompt = row.get("messages") or row.get("prompt") or row.get("question")
-            if prompt is None:
-                raise InvalidInputError(f"{where}: needs 'prompt', 'question' or 'messages'")
-            label = row.get("label", row.get("acceptable"))
-            if label is not None and float(label) not in (0.0, 1.0):
-                raise InvalidInputError(f"{where}: a label is 0 or 1, got {label!r}")
-            value = None if label is None else float(label)
-            rows.append(ProbeRow(normalize_messages(prompt), value))
+    for where, row in jsonl_rows(path):
+        label = row.get("label", row.get("acceptable"))
+        if label is not None and float(label) not in (0.0, 1.0):
+            raise InvalidInputError(f"{where}: a label is 0 or 1, got {label!r}")
+        value = None if label is None else float(label)
+        rows.append(ProbeRow(normalize_messages(prompt_of(row, where)), value))
     if not rows:
-        raise InvalidInputError(f"{source}: no rows")
+        raise InvalidInputError(f"{path}: no rows")
     return rows
 
 
