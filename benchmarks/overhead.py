@@ -87,7 +87,10 @@ def llama_cpp(args: argparse.Namespace) -> None:
             assert out.route == "edge" and out.text == answer.greedy.text
         return time.perf_counter() - start
 
-    raw_s, routed_s = _alternate(raw, routed, args.rounds)
+    try:
+        raw_s, routed_s = _alternate(raw, routed, args.rounds)
+    finally:
+        edge.close()
     tokens = sum(a.usage.output_tokens for a in answers)
     print(
         f"model={edge.model_name} runtime=llama_cpp prompts={len(PROMPTS)} "
@@ -97,7 +100,6 @@ def llama_cpp(args: argparse.Namespace) -> None:
     print(f"raw_decode_s={raw_s:.3f} ({tokens / raw_s:.1f} tok/s)")
     print(f"router_s={routed_s:.3f} ({tokens / routed_s:.1f} tok/s)")
     print(f"overhead_ratio={routed_s / raw_s:.4f}")
-    edge.close()
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ Probes: answer and prompt-only (`source`) x "correct" and "low_se" (`target`), e
 probe on the pooled training items, L2 picked by held-out AUROC on the training items only. The
 MiniLM router: the best SE-label router of `paper_table1_part2.py` (held-out concordance),
 trained on its phase-1 labels (300 MMLU val + 60 GSM8K train; same weights, transformers
-float32). Per source, on the test items graded in both stores: AUROC and PRR of each confidence
+float32). Per source, on the test items graded in both stores whose greedy text is the same in
+both (the rest are counted and left out): AUROC and PRR of each confidence
 against the edge's grade, CPT(50%) with the cloud's grades, 95% bootstrap intervals (the same
 resamples for every row). `probe_cost_ratio`: greedy answers with hidden states + the answer
 probe vs without, on `--cost-items` MMLU and GSM8K test prompts, alternating, same process.
@@ -185,10 +186,13 @@ def score(args: argparse.Namespace) -> list[str]:
                 lines.append(f"\n{source}: no test items with hidden states stored yet")
                 continue
             ids, data = probe_data_from_run(run)
-            keep = [k for k, i in enumerate(ids) if e_grade.get(i, {}).get("cloud") is not None]
-            ids = [ids[k] for k in keep]
+            graded = [k for k, i in enumerate(ids) if e_grade.get(i, {}).get("cloud") is not None]
             mine = run.table("edge")
-            same = np.mean([mine[i]["text"] == e_edge[i].get("text") for i in ids])
+            # every row scores the same answer: items whose greedy text differs between the
+            # probe's run and the evaluation's are left out (and counted)
+            keep = [k for k in graded if mine[ids[k]]["text"] == e_edge[ids[k]].get("text")]
+            same = len(keep) / max(1, len(graded))
+            ids = [ids[k] for k in keep]
             q_edge = np.array([e_grade[i]["edge"] for i in ids], dtype=float)
             q_cloud = np.array([e_grade[i]["cloud"] for i in ids], dtype=float)
             escalate: dict[str, Floats] = {}
@@ -197,7 +201,8 @@ def score(args: argparse.Namespace) -> list[str]:
                     probe.logits(data.features[(probe.source, -1)][keep])
                 )
             for label, key in BASELINES.items():
-                escalate[label] = 1.0 - np.array([e_edge[i]["scores"].get(key, 0.0) for i in ids])
+                scored = [e_edge[i].get("scores", {}).get(key, 0.0) for i in ids]
+                escalate[label] = 1.0 - np.array(scored, dtype=float)
             if not args.no_predictive:
                 prompts = [run_prompt(i) for i in ids]
                 name, p = minilm_router(ids, prompts)
@@ -206,7 +211,7 @@ def score(args: argparse.Namespace) -> list[str]:
             lines += [
                 f"\n### {source}: {len(ids)} test items (edge {q_edge.mean():.3f}, cloud "
                 f"{q_cloud.mean():.3f}; the probe run's greedy text equals the evaluation's "
-                f"on {100 * same:.1f}%)",
+                f"on {100 * same:.1f}% of the graded items: only those are scored)",
                 "",
                 *rows,
             ]

@@ -24,7 +24,22 @@ def test_the_default_follows_native_bfloat16_support(
 
 def test_an_unknown_device_is_not_assumed_to_compute_bfloat16() -> None:
     assert native_bf16("mps:7") is False
-    assert native_bf16("cuda") == bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if not torch.cuda.is_available():
+        assert native_bf16("cuda") is False
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, True), (False, True, True), (False, False, False)],
+)
+def test_a_cpu_computes_bfloat16_natively_only_with_avx512_bf16_or_amx(
+    monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, expected: bool
+) -> None:
+    """oneDNN's own check says yes on any AVX-512 CPU, which only emulates bfloat16."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert native_bf16("cpu") is expected
 
 
 @pytest.mark.parametrize("native", [True, False])

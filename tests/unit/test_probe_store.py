@@ -62,6 +62,10 @@ def test_states_round_trip_at_float16_precision() -> None:
         decode_states({**record, "prompt": "not base64!"})
     with pytest.raises(InvalidInputError):
         decode_states({"layer": -1})
+    with pytest.raises(InvalidInputError):
+        decode_states({**record, "prompt": 12345})  # not text
+    with pytest.raises(InvalidInputError, match="float16"):
+        encode_states(states(1e6))  # 1e6 overflows float16: refused, not stored as inf
 
 
 def test_edge_only_run_stores_answers_states_and_grades_and_resumes(tmp_path: Path) -> None:
@@ -137,3 +141,49 @@ def test_hidden_states_are_stored_by_edge_only_runs_only() -> None:
     args = argparse.Namespace(hidden_states=True, edge_only=False)
     with pytest.raises(ConfigurationError, match="edge-only"):
         run_eval(args)
+
+
+def test_a_refused_edge_only_run_leaves_no_run_behind(tmp_path: Path) -> None:
+    """A run refused for its data must not keep its name (a corrected rerun would then fail
+    on a config mismatch)."""
+    from confidence_router.evaluation.commands import run_eval
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "write a poem"}\n')
+    store = tmp_path / "probe.sqlite"
+    args = argparse.Namespace(
+        hidden_states=True, edge_only=True, out=None, reuse_cloud=None,
+        data=[str(prompts)], datasets=None, seed=0, store=store,
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError, match="grades automatically"):
+        run_eval(args)
+    assert not store.exists()
+    with pytest.raises(ConfigurationError, match="--reuse-cloud"):
+        run_eval(argparse.Namespace(**{**vars(args), "out": tmp_path / "report"}))
+
+
+def test_an_unscorable_answer_counts_as_high_se_not_as_a_missing_label(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "probe.sqlite") as store:
+        run = store.run("train", {"hidden_states": True})
+        confidences = [0.9, None, 0.8, 0.1]  # item 1: an empty answer, nothing to score
+        for i, c in enumerate(confidences):
+            scores = {} if c is None else {"semantic_entropy": c}
+            run.put(f"mmlu/val/x/{i}", "edge", {"text": "A", "scores": scores,
+                                                "hidden": encode_states(states(1.0))})  # fmt: skip
+            run.put(f"mmlu/val/x/{i}", "grade", {"edge": 1.0})
+        _, data = probe_data_from_run(run)
+    np.testing.assert_array_equal(data.labels["low_se"], [1.0, 0.0, 1.0, 0.0])
+
+
+def test_train_probe_refuses_flags_its_data_source_would_ignore(tmp_path: Path) -> None:
+    from confidence_router.training.commands import _check_sources
+
+    base = {"store": None, "data": tmp_path / "d.jsonl", "run": None, "prefix": "",
+            "layers": [-1], "samples": 0, "equivalence": None, "max_new_tokens": 256}  # fmt: skip
+    _check_sources(argparse.Namespace(**base))
+    with pytest.raises(ConfigurationError, match="--run and --prefix"):
+        _check_sources(argparse.Namespace(**{**base, "run": "train"}))
+    stored = {**base, "store": tmp_path / "s.sqlite", "data": None, "run": "train"}
+    _check_sources(argparse.Namespace(**stored))
+    with pytest.raises(ConfigurationError, match="--samples, --max-new-tokens would be ignored"):
+        _check_sources(argparse.Namespace(**{**stored, "samples": 5, "max_new_tokens": 64}))

@@ -100,6 +100,7 @@ def test_several_replicas_need_ray_and_the_replicas_need_a_cloud_url() -> None:
 def test_the_replica_config_is_picklable_and_holds_no_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Only whether clients need a key travels to the replicas (`client_keys_required`)."""
     monkeypatch.setenv("CONFIDENCE_ROUTER_CLOUD_API_KEY", SECRET)
     monkeypatch.setenv("CONFIDENCE_ROUTER_CLIENT_KEYS", "client-key-0123456789")
     args = _parser().parse_args(["serve", "--ray", "--replicas", "2", "--cloud-base-url", URL])
@@ -110,10 +111,13 @@ def test_the_replica_config_is_picklable_and_holds_no_secret(
     assert config["cloud_key_env"] == "CONFIDENCE_ROUTER_CLOUD_API_KEY"  # the name, not the key
 
 
-def test_the_ray_application_builds_without_a_cluster() -> None:
+def test_the_ray_application_builds_without_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray.serve")
+    monkeypatch.setenv("CONFIDENCE_ROUTER_CLIENT_KEYS", "client-key-0123456789")
     app = build_ray_app({**DEFAULTS, "cloud_base_url": URL, "replicas": 2})
     assert type(app).__name__ == "Application"
+    shipped = repr(app._bound_deployment.init_args)  # what every replica receives
+    assert "'client_keys_required': True" in shipped and "client-key-0123456789" not in shipped
 
 
 async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
@@ -254,6 +258,35 @@ def test_a_replica_that_dies_before_answering_gives_an_openai_503() -> None:
     status, error = _error_of(_through_gateway(answer))
     assert status == 503 and error["type"] == "service_unavailable"
     assert "router replica failed" in error["message"] and answer.cancelled
+    assert "ActorDiedError" not in error["message"]  # Ray's details go to the log only
+
+
+def test_a_plain_answer_whose_replica_dies_before_its_body_gives_a_503_not_an_empty_200() -> None:
+    start = (200, [(b"content-type", b"application/json")])
+    answer = FakeAnswer([start, RuntimeError("the actor died")])
+    status, error = _error_of(_through_gateway(answer))
+    assert status == 503 and error["type"] == "service_unavailable"
+
+
+def test_an_app_that_fails_mid_answer_is_not_passed_off_as_complete() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: {}\n\n", "more_body": True})
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="before its answer was complete"):
+        asyncio.run(_collect(run_asgi(app, _part(), b"{}", "r")))
+
+
+def test_a_replica_without_the_client_keys_the_driver_has_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from confidence_router.serve.ray_app import RouterReplica
+
+    monkeypatch.delenv("CONFIDENCE_ROUTER_CLIENT_KEYS", raising=False)
+    config = {**DEFAULTS, "cloud_base_url": URL, "client_keys_required": True}
+    with pytest.raises(ConfigurationError, match="CONFIDENCE_ROUTER_CLIENT_KEYS"):
+        RouterReplica(config)  # before any model is loaded
 
 
 def test_a_replica_that_dies_mid_stream_ends_the_stream_with_an_error_event() -> None:

@@ -180,8 +180,6 @@ def _run_edge_only(
     from confidence_router.routing.policy import RoutingPolicy
     from confidence_router.uncertainty.probe import model_hash
 
-    if args.out or args.reuse_cloud:
-        raise ConfigurationError("edge_only", "takes neither --out nor --reuse-cloud (no cloud)")
     first, *extra = estimators_from(args.estimators, args.equivalence)
     policy = RoutingPolicy.build(edge, estimator=first, extra_estimators=extra)
     if args.equivalence:
@@ -205,7 +203,7 @@ def _run_edge_only(
 
 def run_eval(args: argparse.Namespace) -> None:
     from confidence_router.demo import _cloud
-    from confidence_router.evaluation.job import evaluate, run_config
+    from confidence_router.evaluation.job import check_gradable, evaluate, run_config
     from confidence_router.evaluation.judge import Judge
     from confidence_router.evaluation.report import write_report
     from confidence_router.evaluation.store import ResultStore
@@ -214,7 +212,11 @@ def run_eval(args: argparse.Namespace) -> None:
 
     if args.hidden_states and not args.edge_only:
         raise ConfigurationError("hidden_states", "is stored by edge-only runs (--edge-only)")
+    if args.edge_only and (args.out or args.reuse_cloud):
+        raise ConfigurationError("edge_only", "takes neither --out nor --reuse-cloud (no cloud)")
     items = items_from(args.data, args.datasets, args.seed)
+    if args.edge_only:  # refused before the run is stored under its name
+        check_gradable(items)
     edge, edge_settings = _load_edge(args)
     if args.edge_only:
         try:

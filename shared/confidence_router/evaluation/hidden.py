@@ -15,7 +15,11 @@ from confidence_router.generation import HiddenStates
 
 
 def _encode(vector: npt.NDArray[np.float32]) -> str:
-    return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
+    with np.errstate(over="ignore"):
+        half = np.asarray(vector, dtype=np.float32).astype("<f2")
+    if not np.isfinite(half).all():  # beyond float16's 65504, or already inf/NaN
+        raise InvalidInputError("a hidden state does not fit float16 (or is not finite)")
+    return base64.b64encode(half.tobytes()).decode("ascii")
 
 
 def _decode(text: str, width: int) -> npt.NDArray[np.float32]:
@@ -47,5 +51,5 @@ def decode_states(record: Mapping[str, Any]) -> HiddenStates:
             layer=int(record["layer"]),
             answer_states=int(record["answer_states"]),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"not a stored hidden-state record: {exc}") from exc

@@ -148,6 +148,16 @@ def evaluate(
     return run_stages(run, items, stages, progress=progress)
 
 
+def check_gradable(items: Sequence[EvalItem]) -> None:
+    """`ConfigurationError` unless every item is graded automatically (GSM8K, MMLU): an
+    edge-only run has no judge."""
+    for item in items:
+        if item.dataset not in ("gsm8k", "mmlu"):
+            raise ConfigurationError(
+                "data", f"an edge-only run grades automatically: {item.id} has no reference"
+            )
+
+
 def evaluate_edge(
     run: Run,
     items: Sequence[EvalItem],
@@ -159,11 +169,7 @@ def evaluate_edge(
 ) -> dict[str, Results]:
     """Every item's edge answer, scores (`policy`'s estimators) and automatic grade, resumable
     in `run`, with no cloud; with `states`, the greedy answer's hidden states too (float16)."""
-    for item in items:
-        if item.dataset not in ("gsm8k", "mmlu"):
-            raise ConfigurationError(
-                "data", f"an edge-only run grades automatically: {item.id} has no reference"
-            )
+    check_gradable(items)
     stages: list[Stage[EvalItem]] = [
         Stage(EDGE, lambda item, _: edge_result(edge, policy, item, states)),
         Stage(GRADE, lambda item, results: _grade(item, results, None)),

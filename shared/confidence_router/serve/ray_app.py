@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from confidence_router.errors import ConfigurationError
@@ -49,7 +49,9 @@ def _ray() -> tuple[Any, Any]:
     return ray, serve
 
 
-async def run_asgi(app: Any, part: Mapping[str, Any], body: bytes, name: str) -> AsyncIterator[Any]:
+async def run_asgi(
+    app: Any, part: Mapping[str, Any], body: bytes, name: str
+) -> AsyncGenerator[Any, None]:
     """One request through the ASGI `app`: yields `(status, headers)`, then the body's pieces.
     Closing the generator early (the client went away) cancels the app's work."""
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, **part}
@@ -71,6 +73,7 @@ async def run_asgi(app: Any, part: Mapping[str, Any], body: bytes, name: str) ->
 
     task = asyncio.ensure_future(app(scope, receive, messages.put))
     task.add_done_callback(ended)
+    complete = False
     try:
         while (message := await messages.get()) is not None:
             if message["type"] == "http.response.start":
@@ -79,7 +82,10 @@ async def run_asgi(app: Any, part: Mapping[str, Any], body: bytes, name: str) ->
                 if message.get("body"):
                     yield bytes(message["body"])
                 if not message.get("more_body"):
+                    complete = True
                     break
+        if not complete:  # the app ended (or failed) mid-answer: not a clean finish
+            raise RuntimeError("the app ended before its answer was complete")
         await asyncio.wait({task}, timeout=5.0)  # the app finishes its request on its own
     finally:
         gone.set()
@@ -90,12 +96,19 @@ class RouterReplica:
     """A Serve replica: its own edge and router over the shared cloud (`cloud_base_url`)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        if config.get("client_keys_required") and not serve_settings(config).client_keys:
+            raise ConfigurationError(  # never serve without the auth the driver was given
+                "client_keys_env",
+                f"the driver has client keys but this replica's ${config['client_keys_env']} "
+                "is empty: set it on every node",
+            )
         self.app, self.router = serve_app(config, cloud_from_url(config))
         self.name = str(_ray()[1].get_replica_context().replica_id.to_full_id_str())
 
     async def handle(self, part: dict[str, Any], body: bytes) -> AsyncIterator[Any]:
-        async for item in run_asgi(self.app, part, body, self.name):
-            yield item
+        async with contextlib.aclosing(run_asgi(self.app, part, body, self.name)) as answer:
+            async for item in answer:
+                yield item
 
 
 async def _error(send: Send, status: int, message: str, kind: str) -> None:
@@ -131,28 +144,39 @@ class GatewayApp:
             if len(body) > self.max_body:  # the app checks too; this spares the transfer
                 return await _error(send, 413, "request body too large", "invalid_request_error")
         answer = self.replicas.remote({k: scope[k] for k in _SCOPE if k in scope}, body)
+        start: Message | None = None  # a plain answer's start waits for its body
         started = stream = done = False
         try:
             async with asyncio.timeout(self.deadline_s):
                 async for item in answer:
                     if isinstance(item, tuple):
                         stream = any(v.startswith(b"text/event-stream") for _, v in item[1])
-                        await send({"type": "http.response.start", "status": item[0],
-                                    "headers": item[1]})  # fmt: skip
+                        start = {"type": "http.response.start", "status": item[0],
+                                 "headers": item[1]}  # fmt: skip
+                        if stream:  # events go out as they come
+                            await send(start)
+                            started = True
+                        continue
+                    if not started and start is not None:
+                        await send(start)
                         started = True
-                    else:
-                        await _body(send, item)
-            if not started:
+                    await _body(send, item)
+            if start is None:
                 raise RuntimeError("the replica sent no answer")
+            if not started:  # an answer with an empty body
+                await send(start)
+                started = True
             done = True
         except Exception as exc:  # the replica died or is unreachable, or the deadline passed
             late = isinstance(exc, TimeoutError)
             status, kind = (504, "timeout") if late else (503, "service_unavailable")
-            text = "no answer before the deadline" if late else f"router replica failed: {exc!r}"
+            text = "no answer before the deadline" if late else "router replica failed"
+            if not late:  # Ray's error names actors and hosts: the log has it, not the client
+                log.warning("a router replica failed: %r", exc)
             if not started:
-                return await _error(send, status, text[:300], kind)
+                return await _error(send, status, text, kind)
             if stream:
-                event = json.dumps(wire.error_body(text[:300], kind))
+                event = json.dumps(wire.error_body(text, kind))
                 await _body(send, f"data: {event}\n\n".encode())
         finally:
             if not done:
@@ -173,7 +197,7 @@ class Gateway:
 
 def ray_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """DEFAULTS, then `config` (`serve run`'s `key=value` strings as the defaults' types)."""
-    unknown = set(config) - set(DEFAULTS) - {"cloud_options"}
+    unknown = set(config) - set(DEFAULTS) - {"cloud_options", "client_keys_required"}
     if unknown:
         raise ConfigurationError("config", f"unknown settings: {', '.join(sorted(unknown))}")
     merged = {**DEFAULTS, **config}
@@ -195,7 +219,9 @@ def build_ray_app(config: Mapping[str, Any]) -> Any:
     full = ray_config(config)
     if not full["cloud_base_url"]:
         raise ConfigurationError("cloud_base_url", "Ray replicas share one cloud: give its URL")
-    serve_settings(full)  # bad limits or a remote host refused here, not in every replica
+    # bad limits or a remote host refused here, not in every replica; whether clients need a
+    # key is shipped (never a key): a replica whose environment lacks them refuses to start
+    full["client_keys_required"] = bool(serve_settings(full).client_keys)
     serve = _ray()[1]
     cpus = float(full["ray_num_cpus"])
     full["edge_threads"] = int(full["edge_threads"] or 0) or max(1, int(cpus))

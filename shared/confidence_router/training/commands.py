@@ -110,6 +110,23 @@ def _stored_data(args: argparse.Namespace, model_sha256: str) -> ProbeData:
         return probe_data_from_run(run, prefix=args.prefix)[1]
 
 
+def _check_sources(args: argparse.Namespace) -> None:
+    """Refuses flags the chosen data source would silently ignore."""
+    from confidence_router.errors import ConfigurationError
+
+    if args.store is not None:
+        generating = {"--layers": args.layers != [-1], "--samples": args.samples != 0,
+                      "--equivalence": args.equivalence is not None,
+                      "--max-new-tokens": args.max_new_tokens != 256}  # fmt: skip
+        given = [flag for flag, changed in generating.items() if changed]
+        if given:
+            raise ConfigurationError(
+                "store", f"the run's answers are stored: {', '.join(given)} would be ignored"
+            )
+    elif args.run or args.prefix:
+        raise ConfigurationError("run", "--run and --prefix read a --store")
+
+
 def run_train_probe(args: argparse.Namespace) -> None:
     import json
     import sys
@@ -119,14 +136,16 @@ def run_train_probe(args: argparse.Namespace) -> None:
     from confidence_router.training.probe_data import collect_probe_data, read_probe_rows
     from confidence_router.uncertainty.probe import model_hash
 
+    _check_sources(args)
     edge = load_edge(args.edge_model, args.edge_runtime)
+    sha = model_hash(edge)
 
     def progress(done: int, total: int) -> None:
         print(f"\rgenerated {done}/{total}", end="", file=sys.stderr, flush=True)
 
     try:
         if args.store is not None:
-            data = _stored_data(args, model_hash(edge))
+            data = _stored_data(args, sha)
         else:
             data = collect_probe_data(
                 edge,
@@ -142,7 +161,7 @@ def run_train_probe(args: argparse.Namespace) -> None:
         probe = train_probe(
             data.features,
             data.labels,
-            model_sha256=model_hash(edge),
+            model_sha256=sha,
             model_name=edge.model_name,
             holdout=args.holdout,
             seed=args.seed,

@@ -140,7 +140,7 @@ def probe_data_from_run(
     """The item ids and `ProbeData` of an edge-only run stored with hidden states
     (`confidence-router eval --edge-only --hidden-states`), items whose id starts with
     `prefix`: "correct" labels from the grades, "low_se" from the `se_key` score when every
-    item has one (the lower the confidence, the higher the SE)."""
+    item the run scored has one (the lower the confidence, the higher the SE)."""
     edges, grades = run.table("edge"), run.table("grade")
     ids = sorted(i for i in edges if i.startswith(prefix) and "hidden" in edges[i] and i in grades)
     if not ids:
@@ -149,10 +149,12 @@ def probe_data_from_run(
     labels: dict[str, Floats] = {}
     if all(grades[i].get("edge") is not None for i in ids):
         labels["correct"] = np.asarray([grades[i]["edge"] for i in ids], dtype=np.float64)
-    confidences = [edges[i].get("scores", {}).get(se_key) for i in ids]
+    scores = [edges[i].get("scores", {}) for i in ids]
     entropies: list[float] = []
-    if all(c is not None for c in confidences):
-        entropies = [-float(c) for c in confidences]  # a monotone stand-in for the SE
+    if any(se_key in score for score in scores):
+        # a monotone stand-in for the SE; an unscorable (empty) answer has confidence 0, as a
+        # router treats it
+        entropies = [-float(score.get(se_key, 0.0)) for score in scores]
         labels["low_se"] = low_se_labels(entropies)
     if not labels:
         raise InvalidInputError(f"run {run.name!r}: no grades and no {se_key!r} scores")

@@ -19,14 +19,18 @@ END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endofte
 
 
 def native_bf16(device: str = "cpu") -> bool:
-    """Whether `device` computes bfloat16 natively (a CUDA GPU that supports it; a CPU with
-    AVX-512 BF16 or AMX, as oneDNN reports), not by emulation."""
+    """Whether `device` computes bfloat16 natively, not by emulation: a CUDA GPU with bf16
+    units (Ampere or later), a CPU with AVX-512 BF16 or AMX tiles (an AVX-512 CPU without them,
+    e.g. Cascade Lake, only emulates it, and there bfloat16 is slower than float32)."""
     try:
         if device.startswith("cuda"):
-            return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+            if not torch.cuda.is_available():
+                return False
+            with torch.cuda.device(torch.device(device)):
+                return bool(torch.cuda.is_bf16_supported(including_emulation=False))
         if device == "cpu":
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError, ValueError):
         pass
     return False
 
