@@ -30,6 +30,8 @@ def _share(value: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from confidence_router.evaluation.commands import add_edge_options
+
     parser = argparse.ArgumentParser(prog="confidence-router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="route built-in easy and hard questions, print a table")
@@ -37,13 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--target-cloud-share", type=_share, default=0.5)
     demo.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
     demo.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")
-    demo.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
-    demo.add_argument(
-        "--edge-runtime",
-        choices=["auto", "llama_cpp", "transformers"],
-        default="auto",
-        help="in-process runtime of the edge (auto: llama.cpp when installed)",
-    )
+    add_edge_options(demo)
     demo.add_argument("--max-new-tokens", type=int, default=64)
     demo.add_argument("--rule", type=Path, help="a decision rule's JSON (calibrate --out)")
     cal = sub.add_parser(

@@ -75,6 +75,17 @@ def add_estimator_options(parser: argparse.ArgumentParser, *, many: bool) -> Non
     )
 
 
+def add_edge_options(parser: argparse.ArgumentParser) -> None:
+    """`--edge-model` and `--edge-runtime`, as every command that loads an edge takes them."""
+    parser.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
+    parser.add_argument(
+        "--edge-runtime",
+        choices=["auto", "llama_cpp", "transformers"],
+        default="auto",
+        help="in-process runtime of the edge (auto: llama.cpp when installed)",
+    )
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("eval", help="evaluate edge, cloud and estimators on data sets")
     ev.add_argument(
@@ -88,13 +99,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="the data folder (default: $CONFIDENCE_ROUTER_DATASETS, else ../shared/datasets)",
     )
     ev.add_argument("--seed", type=int, default=0, help="sampling seed for the items")
-    ev.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
-    ev.add_argument(
-        "--edge-runtime",
-        choices=["auto", "llama_cpp", "transformers"],
-        default="auto",
-        help="in-process runtime of the edge (auto: llama.cpp when installed)",
-    )
+    add_edge_options(ev)
     ev.add_argument("--edge-dtype", default="bfloat16", help="transformers runtime only")
     ev.add_argument("--cloud-base-url", help="OpenAI-compatible URL (default: local server)")
     ev.add_argument("--cloud-model", help="cloud model name (or bundled name / GGUF path)")

@@ -29,6 +29,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def add_probe_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from confidence_router.evaluation.commands import add_edge_options
     from confidence_router.uncertainty import EQUIVALENCES
 
     tp = sub.add_parser(
@@ -49,13 +50,7 @@ def add_probe_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     tp.add_argument("--run", help="the run in --store (`eval --edge-only --hidden-states`)")
     tp.add_argument("--prefix", default="", help="with --store: only item ids starting so")
     tp.add_argument("--out", type=Path, required=True, help="path stem of the saved probe")
-    tp.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
-    tp.add_argument(
-        "--edge-runtime",
-        choices=["auto", "llama_cpp", "transformers"],
-        default="auto",
-        help="in-process runtime of the edge (auto: llama.cpp when installed)",
-    )
+    add_edge_options(tp)
     tp.add_argument(
         "--layers",
         type=int,
