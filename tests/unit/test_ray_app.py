@@ -68,6 +68,16 @@ def test_serve_run_arguments_are_typed_and_unknown_ones_refused() -> None:
         ray_config({"replica_count": "2"})
 
 
+def test_serve_run_json_settings_are_parsed_and_bad_json_is_a_typed_error() -> None:
+    options = ray_config({"cloud_options": '{"timeout": 60, "context_window": 4096}'})
+    assert options["cloud_options"] == {"timeout": 60, "context_window": 4096}
+    for key in ("autoscaling_config", "cloud_options"):
+        with pytest.raises(ConfigurationError, match=key):
+            ray_config({key: "{min_replicas: 1"})
+        with pytest.raises(ConfigurationError, match="JSON object"):
+            ray_config({key: "[1, 2]"})
+
+
 def _without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
         monkeypatch.delitem(sys.modules, name)

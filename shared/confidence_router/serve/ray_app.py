@@ -208,9 +208,24 @@ def ray_config(config: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str) and isinstance(default, int | float):  # bool is an int
             boolean = value.strip().lower() in ("1", "true", "yes")
             merged[key] = boolean if isinstance(default, bool) else type(default)(value)
-    if isinstance(merged["autoscaling_config"], str):
-        merged["autoscaling_config"] = json.loads(merged["autoscaling_config"])
+    for key in JSON_SETTINGS:
+        if isinstance(merged.get(key), str):
+            merged[key] = _json_object(key, merged[key])
     return merged
+
+
+# Settings that are JSON objects (`serve run` gives them as strings)
+JSON_SETTINGS = ("autoscaling_config", "cloud_options")
+
+
+def _json_object(key: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(key, f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(key, f"must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def build_ray_app(config: Mapping[str, Any]) -> Any:
