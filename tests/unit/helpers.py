@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import pytest
 
 from confidence_router.generation import Answer, Generation, GenerationOptions, Usage
 from confidence_router.messages import ChatMessage
@@ -92,3 +98,13 @@ def samples(*texts: str, tokens: int = 2) -> Generation:
         samples=answers,
         usage=Usage(input_tokens=5, output_tokens=tokens * len(texts)),
     )
+
+
+def load_script(path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A script (a benchmark, an example) imported from its file; `sys.path` restored after."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from confidence_router.evaluation import ResultStore
 
+from .helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_targets(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    spec = importlib.util.spec_from_file_location(
-        "eval_targets", ROOT / "benchmarks" / "eval_targets.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_store(path: Path) -> None:
@@ -46,7 +35,7 @@ def make_store(path: Path) -> None:
 def test_targets_are_measured_per_source_and_written_into_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    targets = load_targets(monkeypatch)
+    targets = load_script(ROOT / "benchmarks" / "eval_targets.py", monkeypatch)
     make_store(tmp_path / "s.sqlite")
     report = tmp_path / "report.md"
     report.write_text("# Evaluation: r\n\nConfig: `{}`\n\n## r\n\nbody\n")

@@ -3,9 +3,7 @@ by hand, and `benchmarks/three_tiers.py` end to end on scripted tiers."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -31,7 +29,7 @@ from confidence_router.evaluation.tiers import (
     pareto,
 )
 
-from .helpers import ScriptedBackend, generation
+from .helpers import ScriptedBackend, generation, load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 IDS = ("a", "b", "c", "d", "e")
@@ -149,14 +147,7 @@ def test_building_and_selecting() -> None:
 
 
 def load_benchmark(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    spec = importlib.util.spec_from_file_location(
-        "three_tiers", ROOT / "benchmarks" / "three_tiers.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "three_tiers.py", monkeypatch)
 
 
 def test_benchmark_reads_the_run_generates_tier0_and_reports(
