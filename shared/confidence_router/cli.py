@@ -62,15 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     cal.add_argument("--delta", type=_share, default=0.1, help="with --target-risk")
     cal.add_argument("--out", type=Path, help="also write the decision rule's JSON here")
-    cal.add_argument("--edge-model", help="bundled name, GGUF file or HF folder")
-    cal.add_argument(
-        "--edge-runtime",
-        choices=["auto", "llama_cpp", "transformers"],
-        default="auto",
-        help="in-process runtime of the edge (auto: llama.cpp when installed)",
+    from confidence_router.evaluation.commands import (
+        add_commands,
+        add_edge_options,
+        add_estimator_options,
     )
-    from confidence_router.evaluation.commands import add_commands, add_estimator_options
 
+    add_edge_options(cal)
     add_estimator_options(cal, many=False)
     cal.add_argument("--max-new-tokens", type=int, default=128)
     add_commands(sub)
