@@ -59,3 +59,25 @@ def test_a_whole_tool_loop_in_prose_gives_only_its_first_call() -> None:
     assert content == ""
     # fenced blocks that are not calls of offered tools stay content
     assert parse_tool_calls(text, {"divide"}) == (text, ())
+
+
+def test_several_bare_calls_one_after_another_are_parallel_calls() -> None:
+    # Qwen2.5-Coder-0.5B's second step of the two-step agent, verbatim (greedy, llama.cpp): it
+    # writes its calls as JSON lines without <tool_call> tags. Read as text, the raw JSON was
+    # kept at the edge as the agent's final answer; as calls, the repeated first call escalates.
+    text = (
+        '{"name": "multiply", "arguments": {"a": 17, "b": 23}}\n'
+        '{"name": "add", "arguments": {"a": 391, "b": 5}}'
+    )
+    content, calls = parse_tool_calls(text, {"multiply", "add"})
+    assert content == ""
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("multiply", {"a": 17, "b": 23}),
+        ("add", {"a": 391, "b": 5}),
+    ]
+    # an array is the same; anything else between or after the objects keeps it all content
+    assert len(parse_tool_calls(f"[{text.replace(chr(10), ', ')}]", {"multiply", "add"})[1]) == 2
+    for other in (text + "\nThe answer is 396.", text.replace("\n", "\nthen\n")):
+        assert parse_tool_calls(other, {"multiply", "add"}) == (other, ())
+    # one unknown name keeps it all content
+    assert parse_tool_calls(text, {"multiply"}) == (text, ())

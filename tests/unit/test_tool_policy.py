@@ -109,3 +109,22 @@ def test_repeating_an_answered_call_escalates() -> None:
     # the same call before it has a result, or another call after it, is not a repeat
     assert router.route([asked, made], tools=TOOLS).route == "edge"
     assert router.route([asked, made, result], tools=TOOLS).route == "edge"  # Rome
+
+
+def test_a_tool_call_the_parser_cannot_read_escalates() -> None:
+    # Qwen2.5-Coder-0.5B's third step of the two-step agent (greedy): a run of calls cut off
+    # by max_new_tokens, so nothing parses; kept as a confident text answer (0.97) it was the
+    # agent's final answer. An attempt at a call that is not one is an invalid call.
+    cut = (
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
+        '{"name": "get_weather", "arguments": {"city": "Pa'
+    )
+    for text in (cut, '<tool_call>\n{"name": "get_weather", "arguments": {"ci', f"```json\n{cut}"):
+        out = route(generation([0.0] * 4, text=text), 0.0)
+        assert (out.route, out.reason) == ("cloud", Reason.INVALID_TOOL_CALL), text
+    # prose, JSON that is not a call of an offered tool, or no tools offered: scored as text
+    for text in ('The weather tool says: {"city": "Paris"}', '{"name": "other", "x": 1'):
+        assert route(generation([0.0] * 4, text=text), 0.5).route == "edge"
+    edge = ScriptedBackend([generation([0.0] * 4, text=cut)], tools=True)
+    cloud = ScriptedBackend([generation([], text="cloud")], tools=True)
+    assert CascadeRouter(edge, cloud, threshold=0.5).route("q").route == "edge"

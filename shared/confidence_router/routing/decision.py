@@ -36,7 +36,7 @@ class Reason(StrEnum):
     PROMPT_TOO_LONG = "prompt_too_long"  # the prompt does not fit the edge's context window
     UNSUPPORTED_CONTENT = "unsupported_content"  # content the edge cannot read (e.g. an image)
     EMPTY_EDGE_ANSWER = "empty_edge_answer"  # the edge produced no tokens to score
-    INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call does not fit the tool schema
+    INVALID_TOOL_CALL = "invalid_tool_call"  # the edge's tool call is unreadable or off-schema
     REPEATED_TOOL_CALL = "repeated_tool_call"  # the edge repeats a call already answered
     NO_TOOL_CALL = "no_tool_call"  # tool_choice asked for a tool call and the edge answered in text
     INVALID_OUTPUT = "invalid_output"  # the edge's answer does not fit response_format

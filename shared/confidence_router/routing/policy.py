@@ -29,6 +29,7 @@ from confidence_router.routing.decision_rule import Decider, as_rule, request_ke
 from confidence_router.routing.structured_output import output_problem
 from confidence_router.running_confidence import RunningConfidence
 from confidence_router.statistics import Statistic
+from confidence_router.tools.parsing import attempted_tool_call, tool_names
 from confidence_router.tools.validation import repeats_an_answered_call, tool_call_problem
 from confidence_router.uncertainty import Estimator, MaxSequenceProbability, get_estimator
 from confidence_router.uncertainty.base import score_keys
@@ -268,7 +269,8 @@ class RoutingPolicy:
         """The generation to score, or why the edge answer cannot be scored. A tool call (or a
         ReAct step) is scored on the tokens of its tool name and argument values only, and a
         call must fit the tool's schema (and `tool_choice`) and must not repeat a call that
-        `messages` already answered; an answer under `response_format` must fit it."""
+        `messages` already answered; text that begins as a call but does not parse (cut off,
+        broken) is an invalid call; an answer under `response_format` must fit it."""
         greedy = generation.greedy
         if tool_choice is not None and not greedy.tool_calls:
             return generation, Reason.NO_TOOL_CALL
@@ -278,6 +280,8 @@ class RoutingPolicy:
         if form is not None and not greedy.tool_calls and output_problem(greedy.text, form):
             return generation, Reason.INVALID_OUTPUT
         if greedy.tool_calls and any(tool_call_problem(c, tools) for c in greedy.tool_calls):
+            return generation, Reason.INVALID_TOOL_CALL
+        if tools and not greedy.tool_calls and attempted_tool_call(greedy.text, tool_names(tools)):
             return generation, Reason.INVALID_TOOL_CALL
         if greedy.tool_calls and repeats_an_answered_call(greedy.tool_calls, messages):
             return generation, Reason.REPEATED_TOOL_CALL

@@ -1,8 +1,9 @@
 """Tool calls out of model text.
 
-Two shapes are recognised: Hermes/Qwen `<tool_call>{json}</tool_call>` blocks, and a JSON object
-`{"name": ..., "arguments": {...}}` alone in the answer, bare or in a fenced block, whose name is
-one of the offered tools (Qwen2.5-Coder answers tool requests that way; llama.cpp servers pass it
+Two shapes are recognised: Hermes/Qwen `<tool_call>{json}</tool_call>` blocks, and JSON objects
+`{"name": ..., "arguments": {...}}` alone in the answer (one, an array of them, or several one
+after another as Qwen writes parallel calls, without the tags), bare or in a fenced block, whose
+names are offered tools (Qwen2.5-Coder answers tool requests that way; llama.cpp servers pass it
 through as plain content). When the prose holds several fenced calls (a whole tool loop written
 at once, the later calls on made-up results) only the first counts. Anything else stays
 content.
@@ -46,6 +47,24 @@ def _loads(text: str) -> Any:
         return None
 
 
+def _json_values(text: str) -> list[Any]:
+    """The JSON values `text` consists of, one after another (whitespace between them); an
+    array counts as its items. Empty when anything else is in the text."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    at, end = 0, len(text)
+    while True:
+        while at < end and text[at].isspace():
+            at += 1
+        if at == end:
+            return values
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            return []
+        values += value if isinstance(value, list) else [value]
+
+
 def parse_tool_calls(
     text: str, tool_names: Collection[str] | None = None
 ) -> tuple[str, tuple[ToolCall, ...]]:
@@ -69,8 +88,7 @@ def parse_tool_calls(
     if tool_names:
         fenced = _FENCED.match(text)
         body = fenced.group(1) if fenced else text.strip()
-        parsed = _loads(body)
-        items = parsed if isinstance(parsed, list) else [parsed]
+        items = _json_values(body)
         found = [_as_call(item, tool_names) for item in items]
         if items and all(call is not None for call in found):
             return "", tuple(call for call in found if call is not None)
@@ -89,6 +107,19 @@ def parse_tool_calls(
             if call is not None:
                 return text[: block.start()].strip(), (call,)
     return text, ()
+
+
+_ATTEMPT = re.compile(
+    r'\A\s*(?:```(?:json)?\s*)?(?:<tool_call>|\[?\s*\{\s*"name"\s*:\s*"(?P<name>[^"]*)")'
+)
+
+
+def attempted_tool_call(text: str, tool_names: Collection[str]) -> bool:
+    """Whether unparsed model text begins as a tool call would (a `<tool_call>` tag, or a JSON
+    object naming an offered tool): a call attempt that is not one (cut off by the token limit,
+    broken JSON), not an answer."""
+    match = _ATTEMPT.match(text)
+    return match is not None and (match.group("name") is None or match["name"] in tool_names)
 
 
 def tool_names(tools: Collection[dict[str, Any]] | None) -> frozenset[str]:
