@@ -29,7 +29,9 @@ probe vs without, on `--cost-items` MMLU and GSM8K test prompts, alternating, sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import subprocess
 import sys
 import time
@@ -41,6 +43,7 @@ import numpy as np
 from confidence_router.evaluation import ResultStore, Run
 from confidence_router.evaluation.curves import router_curve
 from confidence_router.evaluation.data import load_gsm8k, load_mmlu
+from confidence_router.evaluation.report import Outcomes
 from confidence_router.metrics import auroc, prr
 from confidence_router.training.probe import save_probe, train_probe
 from confidence_router.training.probe_data import ProbeData, probe_data_from_run
@@ -174,6 +177,7 @@ def score(args: argparse.Namespace) -> list[str]:
     """The per-source tables (as Markdown lines) and key=value lines."""
     lines: list[str] = []
     keys: list[str] = []
+    per_source: list[tuple[list[str], Floats, Floats, dict[str, Floats]]] = []
     with ResultStore(args.store) as store, ResultStore(args.eval_store) as eval_store:
         probes, counts = train_probes(store)
         lines.append(f"Training items: {counts}; probes: " + ", ".join(
@@ -211,6 +215,7 @@ def score(args: argparse.Namespace) -> list[str]:
                 name, p = minilm_router(ids, prompts)
                 escalate[name] = p
             rows, values = table(escalate, q_edge, q_cloud, args.resamples)
+            per_source.append((ids, q_edge, q_cloud, escalate))
             lines += [
                 f"\n### {source}: {len(ids)} test items (edge {q_edge.mean():.3f}, cloud "
                 f"{q_cloud.mean():.3f}; the probe run's greedy text equals the evaluation's "
@@ -223,7 +228,37 @@ def score(args: argparse.Namespace) -> list[str]:
                 for metric, (v, lo, hi) in metrics.items():
                     m = metric.lower().replace("(50%)", "50")
                     keys.append(f"{slug}_{m}_{source}={v:.4f} [{lo:.4f},{hi:.4f}]")
+    if per_source and args.risk_splits:
+        lines += risk_replay(per_source, args.risk_splits, keys)
     return [*lines, "", *keys]
+
+
+def risk_replay(
+    scored: Sequence[tuple[list[str], Floats, Floats, dict[str, Floats]]],
+    splits: int,
+    keys: list[str],
+) -> list[str]:
+    """Issue 21's risk guarantee (`guarantees.risks`) replayed on the scored test items of both
+    sources pooled, with the answer probes beside MSP and SE: does a probe's confidence let
+    `rule_for_risk` certify (and keep) more of the edge's answers?"""
+    from guarantees import risks
+
+    names = ["probe answer/correct", "probe answer/low_se", "MSP", "SE"]
+    confidence = {n: 1.0 - np.concatenate([e[n] for *_, e in scored]) for n in names}
+    q_edge = np.concatenate([q for _, q, _, _ in scored])
+    zeros = np.zeros_like(q_edge)
+    ids = [i for part, *_ in scored for i in part]
+    q_cloud = np.concatenate([q for _, _, q, _ in scored])
+    o = Outcomes(ids, q_edge, q_cloud, confidence, zeros, zeros)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        per_name = [risks(o, splits, [name]) for name in names]
+    for name, (violation, kept) in zip(names, per_name, strict=True):
+        slug = name.replace("probe ", "probe_").replace("/", "_").lower()
+        keys.append(f"risk_violation_rate_{slug}={violation:.3f}")
+        keys.append(f"risk_kept_share_{slug}={kept:.3f}")
+    return [f"\n### Risk guarantee on the {len(ids)} test items pooled (issue 21's replay)",
+            "", "```", out.getvalue().strip(), "```"]  # fmt: skip
 
 
 @functools.cache
@@ -281,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="runs to generate or resume first (default: all, in order; none: score only)",
     )
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--risk-splits", type=int, default=1000, help="0: skip the risk replay")
     parser.add_argument("--no-predictive", action="store_true", help="skip the MiniLM router")
     parser.add_argument("--cost-items", type=int, default=20, help="0: skip the cost ratio")
     args = parser.parse_args(argv)
