@@ -1,7 +1,8 @@
 """A LangChain agent (`create_agent`) on the router, offline: each step's route is printed.
 
 The edge is Qwen2.5-Coder-0.5B-Instruct in-process (its chat template supports tools); the cloud is
-Qwen2.5-Coder-0.5B-Instruct behind the local llama.cpp server (see the note at the server).
+the default, Qwen2.5-Coder-1.5B-Instruct behind the local llama.cpp server, which returns real
+`tool_calls` (the project's chat handler).
 
     pip install torch==2.13.0 && pip install -e ".[local,langchain]"
     python examples/langchain_agent.py
@@ -23,10 +24,7 @@ def get_weather(city: str) -> str:
 
 
 edge = LlamaCppModel()
-# Known limitation: llama.cpp's default chat handler renders the earlier tool call
-# with double-encoded arguments, and the cloud (0.5B or 1.5B) then tends to repeat
-# that call as text in its final answer. The routes printed are what this shows.
-with LlamaCppServer("qwen2.5-coder-0.5b-instruct") as server:
+with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:
     cloud = OpenAIChatModel(server.model_alias, base_url=server.base_url, timeout=300)
     chat = ChatConfidenceRouter(edge=edge, cloud=cloud, threshold=0.98, max_new_tokens=96)
     agent = create_agent(model=chat, tools=[get_weather])

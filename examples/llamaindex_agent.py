@@ -1,7 +1,8 @@
 """A LlamaIndex `FunctionAgent` on the router, offline: each step's route is printed.
 
 The edge is Qwen2.5-Coder-0.5B-Instruct in-process (its chat template supports tools); the cloud
-is Qwen2.5-Coder-0.5B-Instruct behind the local llama.cpp server (see the note at the server). At
+is the default, Qwen2.5-Coder-1.5B-Instruct behind the local llama.cpp server (real `tool_calls`,
+the project's chat handler). At
 threshold 0.98 the edge's tool call (scored on the tool-name and argument tokens) stays at the
 edge and a weaker final answer goes to the cloud.
 
@@ -25,10 +26,7 @@ def get_weather(city: str) -> str:
 
 async def main() -> None:
     edge = LlamaCppModel()
-    # Known limitation: llama.cpp's default chat handler renders the earlier tool call
-    # with double-encoded arguments, and the cloud (0.5B or 1.5B) then tends to repeat
-    # that call as text in its final answer. The routes printed are what this shows.
-    with LlamaCppServer("qwen2.5-coder-0.5b-instruct") as server:
+    with LlamaCppServer("qwen2.5-coder-1.5b-instruct") as server:
         cloud = OpenAIChatModel(
             server.model_alias, base_url=server.base_url, timeout=300, context_window=server.n_ctx
         )
