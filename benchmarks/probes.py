@@ -31,7 +31,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gzip
 import io
+import json
 import subprocess
 import sys
 import time
@@ -261,6 +263,24 @@ def risk_replay(
             "", "```", out.getvalue().strip(), "```"]  # fmt: skip
 
 
+def export_labels(store_path: Path, out: Path) -> int:
+    """Every stored item's labels and scores, without the states (those stay out of git): one
+    JSON line per item (run, id, the edge's grade, its estimator scores)."""
+    rows = 0
+    with ResultStore(store_path) as store, gzip.open(out, "wt", encoding="utf-8") as f:
+        for name in RUNS:
+            run = _stored(store, name)
+            if run is None:
+                continue
+            edges, grades = run.table("edge"), run.table("grade")
+            for item in sorted(set(edges) & set(grades)):
+                scores = edges[item].get("scores", {})
+                row = {"run": name, "id": item, "grade": grades[item].get("edge"), **scores}
+                f.write(json.dumps(row, sort_keys=True) + "\n")
+                rows += 1
+    return rows
+
+
 @functools.cache
 def _prompts(source: str, split: str) -> dict[str, str]:
     loader = load_mmlu if source == "mmlu" else load_gsm8k
@@ -326,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = score(args)
     if args.cost_items:
         lines.append(cost_ratio(args.cost_items))
+    lines.append(f"labels exported: {export_labels(args.store, OUT / 'labels.jsonl.gz')} items")
     text = "\n".join(lines)
     (OUT / "results.md").write_text(f"# Probes (benchmarks/probes.py)\n\n{text}\n")
     print(text)
