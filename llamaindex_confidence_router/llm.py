@@ -37,6 +37,7 @@ from confidence_router.routing.cascade import RouteChunk
 from llamaindex_confidence_router.backend import as_backend
 from llamaindex_confidence_router.events import RoutingDecisionEvent
 from llamaindex_confidence_router.messages import to_chat_response, to_core_messages
+from llamaindex_confidence_router.tool_specs import openai_tool_specs
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -57,12 +58,19 @@ class ConfidenceRouterLLM(RouterSettings, FunctionCallingLLM):
     `deadline_s`. Usage (both tiers, each once) is in `raw["usage"]`, where
     `TokenCountingHandler` reads it. The context window is the cloud's: a prompt longer than
     the edge's window goes straight to the cloud. Completion is chat on one user message.
+    Function tools are described by their docstrings: the signature line LlamaIndex puts in
+    front is dropped (the parameters schema carries it) unless `tool_signatures=True`.
 
         Settings.llm = ConfidenceRouterLLM(edge=LlamaCppModel(), cloud=OpenAIChatModel(...))
     """
 
     context_window: int | None = Field(
         default=None, description="override the cloud's context window"
+    )
+    tool_signatures: bool = Field(
+        default=False,
+        description="send function tools' descriptions with the signature line LlamaIndex "
+        "writes in front of the docstring (dropped by default: the parameters schema has it)",
     )
 
     def __init__(self, **data: Any) -> None:
@@ -197,7 +205,7 @@ class ConfidenceRouterLLM(RouterSettings, FunctionCallingLLM):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """The chat kwargs: messages, OpenAI-style tool specs and `tool_choice`."""
-        specs = [tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools]
+        specs = openai_tool_specs(tools, signatures=self.tool_signatures)
         messages = list(chat_history or [])
         if isinstance(user_msg, str):
             user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
