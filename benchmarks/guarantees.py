@@ -109,15 +109,18 @@ def budgets(o: Outcomes, splits: int) -> float:
     return worst_excess
 
 
-def risks(o: Outcomes, splits: int, names: Sequence[str]) -> tuple[float, float]:
+def risks(
+    o: Outcomes, splits: int, names: Sequence[str], header: bool = True
+) -> tuple[float, float]:
     errors_all = 1.0 - o.q_edge
-    print("\n2. risk guarantee (delta 0.1), half calibration / half test")
-    print("viol. all: share of splits whose kept test answers' error exceeds alpha (the event the")
-    print(
-        "guarantee bounds by delta); viol. >=20: the same among splits keeping >= 20 test answers"
-    )
-    print(f"{'estimator':<26} {'alpha':>5} {'certified':>9} {'viol. all':>9} {'viol. >=20':>10} "
-          f"{'kept':>6} {'<20 kept':>9} {'isotonic viol.':>15} {'isotonic kept':>14}")  # fmt: skip
+    if header:
+        print("\n2. risk guarantee (delta 0.1), half calibration / half test")
+        print("viol. all: share of splits whose kept test answers' error exceeds alpha (the")
+        print("event the guarantee bounds by delta); viol. >=20: the same among splits keeping")
+        print(">= 20 test answers")
+        print(f"{'estimator':<26} {'alpha':>5} {'certified':>9} {'viol. all':>9} "
+              f"{'viol. >=20':>10} {'kept':>6} {'<20 kept':>9} {'isotonic viol.':>15} "
+              f"{'isotonic kept':>14}")  # fmt: skip
     summary: list[tuple[float, float]] = []
     for name in names:
         conf = o.confidence[name]

@@ -254,7 +254,7 @@ def risk_replay(
     o = Outcomes(ids, q_edge, q_cloud, confidence, zeros, zeros)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        per_name = [risks(o, splits, [name]) for name in names]
+        per_name = [risks(o, splits, [name], header=i == 0) for i, name in enumerate(names)]
     for name, (violation, kept) in zip(names, per_name, strict=True):
         slug = name.replace("probe ", "probe_").replace("/", "_").lower()
         keys.append(f"risk_violation_rate_{slug}={violation:.3f}")
