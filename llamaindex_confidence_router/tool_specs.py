@@ -6,37 +6,42 @@ annotations` the line reads `multiply(a: 'int', b: 'int') -> 'int'`. Measured on
 1.5B cloud (issue 19), that line sends a two-step FunctionAgent into repeated calls; with the
 docstring alone (what LangChain sends) it finishes. So the line is dropped when it is exactly
 the one LlamaIndex generated for the tool's function and a docstring follows; a description
-the user wrote is sent as written.
+the user wrote is sent as written (unless it begins with that very line).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_origin
 
+from llama_index.core.workflow import Context
 from pydantic.fields import FieldInfo
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 
+def _is_context(annotation: Any) -> bool:
+    return annotation == Context or get_origin(annotation) is Context
+
+
 def _generated_line(tool: BaseTool) -> str | None:
-    """The `name(signature)` line `FunctionTool.from_defaults` would write, if the tool has a
-    function; parameters outside the schema (context, `self`, partial ones) left out as it does."""
+    """The `name(signature)` line `FunctionTool.from_defaults` would write for the tool's
+    function: context, `self` and partial parameters left out, `Field` defaults dropped, as
+    it does (None for a tool without a function)."""
     fn = getattr(tool, "real_fn", None)
-    schema = tool.metadata.fn_schema
-    if fn is None or schema is None:
+    if fn is None:
         return None
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
         return None
-    fields = getattr(schema, "model_fields", {})
+    partial = getattr(tool, "partial_params", None) or {}
     params = [
         p.replace(default=inspect.Parameter.empty) if isinstance(p.default, FieldInfo) else p
         for p in signature.parameters.values()
-        if p.name in fields
+        if not _is_context(p.annotation) and p.name != "self" and p.name not in partial
     ]
     return f"{tool.metadata.name}{signature.replace(parameters=params)}"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from llama_index.core.tools import FunctionTool
+from pydantic import BaseModel
 
 from llamaindex_confidence_router import ConfidenceRouterLLM
 
@@ -22,6 +23,15 @@ def multiply(a: int, b: int) -> int:
 
 def undocumented(city: str) -> str:
     return city
+
+
+def varargs(a: int, *args: int, **kwargs: int) -> int:
+    """Sum everything."""
+    return a + sum(args) + sum(kwargs.values())
+
+
+class OnlyA(BaseModel):
+    a: int
 
 
 def _llm(**settings: Any) -> ConfidenceRouterLLM:
@@ -40,6 +50,19 @@ def test_the_generated_signature_line_is_dropped() -> None:
     assert _descriptions(_llm(), [tool]) == ["Multiply two integers.\n\n    Returns their product."]
     spec = _llm()._prepare_chat_with_tools([tool], user_msg="q")["tools"][0]["function"]
     assert spec["parameters"]["properties"]["a"]["type"] == "integer"
+
+
+def test_the_line_is_dropped_when_the_schema_differs_from_the_signature() -> None:
+    """LlamaIndex writes the line from the signature: `*args` / `**kwargs` are in it though
+    not in the schema, and so are parameters an explicit `fn_schema` leaves out."""
+    tools = [
+        FunctionTool.from_defaults(fn=varargs),
+        FunctionTool.from_defaults(fn=multiply, fn_schema=OnlyA),
+    ]
+    assert _descriptions(_llm(), tools) == [
+        "Sum everything.",
+        "Multiply two integers.\n\n    Returns their product.",
+    ]
 
 
 def test_user_descriptions_and_bare_signatures_are_sent_as_written() -> None:
