@@ -37,6 +37,7 @@ from confidence_router.routing.sticky import StickyRouting
 from confidence_router.routing.structured_output import check_response_format
 from confidence_router.statistics import Statistic
 from confidence_router.tools.choice import ToolChoice, normalize_tool_choice
+from confidence_router.tools.react import react_stop
 from confidence_router.uncertainty import Estimator
 
 __all__ = [
@@ -269,6 +270,7 @@ class CascadeRouter:
         conversation_id: str | None = None,
     ) -> Request:
         msgs = normalize_messages(messages)
+        stop = react_stop(msgs, stop)
         tool_defs, required = normalize_tool_choice(tool_choice, normalize_tools(tools))
         rule = self.policy.rule if threshold is None else as_rule(threshold)
         form = check_response_format(response_format)
