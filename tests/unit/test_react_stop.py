@@ -4,12 +4,16 @@ binds this stop itself; LlamaIndex's `ReActAgent` does not)."""
 
 from __future__ import annotations
 
+import pytest
 from llama_index.core.agent.react.formatter import ReActChatFormatter
+from llama_index.core.llms import ChatMessage as LIChatMessage
 from llama_index.core.tools import FunctionTool
 
 from confidence_router import CascadeRouter
 from confidence_router.messages import ChatMessage
-from confidence_router.tools.react import REACT_STOP, react_stop
+from confidence_router.tools.react import REACT_STOP, react_stop, tier_stop
+from langchain_confidence_router import ChatConfidenceRouter
+from llamaindex_confidence_router import ConfidenceRouterLLM
 
 from .helpers import ScriptedBackend, generation
 
@@ -47,6 +51,22 @@ def test_other_conversations_keep_their_stops() -> None:
         ChatMessage(role="assistant", content="Action Input: {}\nObservation: x"),
     ]
     assert react_stop(answer_only, None) is None
+    pasted = "Explain this log:\nAction Input: {}\nObservation: x"
+    later = [  # a log pasted earlier in a chat does not stop every later turn
+        ChatMessage(role="user", content=pasted),
+        ChatMessage(role="assistant", content="It is a ReAct trace."),
+        ChatMessage(role="user", content="Now write me a haiku."),
+    ]
+    assert react_stop(later, None) is None
+
+
+def test_a_model_that_takes_no_stop_is_not_sent_the_react_stop() -> None:
+    """OpenAI's reasoning models refuse `stop`: a tier named like one gets the user's only."""
+    both = ("END", REACT_STOP)
+    assert tier_stop(both, "o4-mini") == ("END",)
+    assert tier_stop((REACT_STOP,), "gpt-5-mini") is None
+    assert tier_stop(both, "qwen2.5-coder-1.5b-instruct") == both
+    assert tier_stop(both, "gpt-4o-mini") == both
 
 
 def test_both_tiers_get_the_stop_on_a_react_request() -> None:
@@ -61,3 +81,23 @@ def test_both_tiers_get_the_stop_on_a_react_request() -> None:
     assert edge.calls[0][1].stop == (REACT_STOP,)
     assert cloud.calls[0][1].stop == (REACT_STOP,)
     assert router_plain.cloud.calls[0][1].stop == ("END",)  # type: ignore[attr-defined]
+
+
+def test_a_reasoning_cloud_is_not_sent_the_react_stop() -> None:
+    edge = ScriptedBackend([generation([-5.0])], name="e")
+    cloud = ScriptedBackend([generation([], text="Action: multiply")], name="o4-mini")
+    CascadeRouter(edge, cloud, threshold=0.5).route(_llamaindex_react_messages())
+    assert edge.calls[0][1].stop == (REACT_STOP,)
+    assert cloud.calls[0][1].stop == ()
+
+
+@pytest.mark.parametrize("adapter", ["langchain", "llamaindex"])
+def test_a_stop_given_as_a_string_is_one_stop(adapter: str) -> None:
+    edge = ScriptedBackend([generation([-0.01])], name="e")
+    cloud = ScriptedBackend([], name="c")
+    if adapter == "langchain":
+        ChatConfidenceRouter(edge=edge, cloud=cloud).invoke("q", stop="END")
+    else:
+        llm = ConfidenceRouterLLM(edge=edge, cloud=cloud)
+        llm.chat([LIChatMessage(role="user", content="q")], stop="END")
+    assert edge.calls[0][1].stop == ("END",)

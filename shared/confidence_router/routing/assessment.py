@@ -16,6 +16,7 @@ from confidence_router.routing.failure import describe, is_request_error
 from confidence_router.routing.policy import RoutingPolicy
 from confidence_router.routing.steps import BackendCall, Compute, Request, Step
 from confidence_router.running_confidence import RunningConfidence
+from confidence_router.tools.react import tier_stop
 
 RUNNING_CONFIDENCE = "running_confidence"  # `RoutedResponse.estimator` on an early exit
 
@@ -110,7 +111,8 @@ def assess(
     final = generation
     full = [e for e in policy.estimators if e.needs_samples]
     if full:
-        options = policy.sample_options(req.max_new_tokens, req.stop, tool_choice, form)
+        stop = tier_stop(req.stop, edge.model_name)
+        options = policy.sample_options(req.max_new_tokens, stop, tool_choice, form)
         try:
             sampled = yield BackendCall(
                 edge, msgs, options.model_copy(update={"deadline": deadline}), tools

@@ -270,7 +270,7 @@ class CascadeRouter:
         conversation_id: str | None = None,
     ) -> Request:
         msgs = normalize_messages(messages)
-        stop = react_stop(msgs, stop)
+        stop = react_stop(msgs, [stop] if isinstance(stop, str) else stop)
         tool_defs, required = normalize_tool_choice(tool_choice, normalize_tools(tools))
         rule = self.policy.rule if threshold is None else as_rule(threshold)
         form = check_response_format(response_format)

@@ -41,6 +41,7 @@ from confidence_router.routing.pregeneration import pre_decision
 from confidence_router.routing.steps import BackendCall, Compute, Request, Step
 from confidence_router.routing.sticky import lookup_keys, record_keys
 from confidence_router.routing.structured_output import with_instruction
+from confidence_router.tools.react import tier_stop
 
 _KEEP = DecisionRule(threshold=0.0)  # keeps every scorable answer (a predicted_edge request)
 Outcome = RoutedResponse | EdgeAssessment
@@ -65,8 +66,9 @@ def edge_messages(ctx: RouterContext, req: Request) -> list[ChatMessage]:
 
 
 def _edge_call(ctx: RouterContext, req: Request, deadline: float | None, keep: bool) -> BackendCall:
+    stop = tier_stop(req.stop, ctx.edge.model_name)
     options = ctx.policy.edge_options(
-        req.max_new_tokens, req.stop, req.tool_choice, req.response_format
+        req.max_new_tokens, stop, req.tool_choice, req.response_format
     )
     update: dict[str, Any] = {"deadline": deadline}
     if keep:  # nothing is decided on samples or a running confidence
@@ -198,8 +200,9 @@ def _cloud(
     deadline: float | None,
 ) -> Generator[Step, Any, RoutedResponse]:
     """The cloud's answer, or what its failure turns into (`cloud_failed`)."""
+    stop = tier_stop(req.stop, ctx.cloud.model_name)
     options = ctx.policy.cloud_options(
-        req.max_new_tokens, req.stop, req.tool_choice, req.response_format
+        req.max_new_tokens, stop, req.tool_choice, req.response_format
     )
     breaker = ctx.breaker
     failure: BaseException | None = None
