@@ -58,8 +58,8 @@ class ConfidenceRouterLLM(RouterSettings, FunctionCallingLLM):
     `deadline_s`. Usage (both tiers, each once) is in `raw["usage"]`, where
     `TokenCountingHandler` reads it. The context window is the cloud's: a prompt longer than
     the edge's window goes straight to the cloud. Completion is chat on one user message.
-    Function tools are described by their docstrings: the signature line LlamaIndex puts in
-    front is dropped (the parameters schema carries it) unless `tool_signatures=True`.
+    The signature line LlamaIndex writes in front of a function tool's docstring is dropped
+    (the parameters schema carries it) unless `tool_signatures=True`.
 
         Settings.llm = ConfidenceRouterLLM(edge=LlamaCppModel(), cloud=OpenAIChatModel(...))
     """

@@ -36,7 +36,8 @@ ANSWER = "396"
 # threshold every step escalates. The ReActAgent's prompt is LlamaIndex's own (tool
 # descriptions included): the 1.5B answers 391 right after the first observation ("Observation:
 # 391" as a user message), and at the default threshold the 0.5B edge confidently answers 411.
-# A known limit of the small models, not passed off as working (issue 19).
+# Rechecked with the ReAct stop (\nObservation:): the same. A known limit of the small
+# models, not passed off as working (issue 19).
 SMALL_MODELS = pytest.mark.xfail(
     reason="the default 0.5B/1.5B models stop the ReAct loop after the first observation",
     strict=False,
@@ -103,25 +104,6 @@ async def test_llamaindex_agents(
     assert ANSWER in final, (final, routes)
     if threshold == 1.0:
         assert set(routes) == {"cloud"}
-
-
-async def test_llamaindex_function_agent_with_docstring_descriptions(
-    qwen_edge: LlamaCppModel, big_cloud: OpenAIChatModel
-) -> None:
-    """The FunctionAgent over the wire with the tools described as LangChain describes them
-    (the docstring, no signature): every step on the 1.5B cloud, and it finishes."""
-    llm = ConfidenceRouterLLM(
-        edge=qwen_edge, cloud=big_cloud, threshold=1.0, max_new_tokens=128,
-        cloud_max_new_tokens=256,
-    )  # fmt: skip
-    tools = [
-        FunctionTool.from_defaults(fn=multiply, description="Multiply two integers."),
-        FunctionTool.from_defaults(fn=add, description="Add two integers."),
-    ]
-    routes, called, final = await _run(FunctionAgent(tools=tools, llm=llm, streaming=False))
-    print(f"function agent, docstring descriptions: steps {routes}, tools {called}")
-    assert called == ["multiply", "add"] and set(routes) == {"cloud"}, (called, routes)
-    assert ANSWER in final, final
 
 
 def _switches(routes: list[str]) -> int:

@@ -34,12 +34,14 @@ def _llamaindex_react_messages() -> list[dict[str, str]]:
 
 
 def test_react_instructions_add_the_stop() -> None:
-    react = [ChatMessage(**m) for m in _llamaindex_react_messages()]
+    react = [ChatMessage.model_validate(m) for m in _llamaindex_react_messages()]
     assert react_stop(react, None) == (REACT_STOP,)
     assert react_stop(react, ["END"]) == ("END", REACT_STOP)
     assert react_stop(react, [REACT_STOP]) == (REACT_STOP,)
     four = ["a", "b", "c", "d"]  # OpenAI's API takes at most 4
     assert react_stop(react, four) == tuple(four)
+    # LangChain's classic ReAct agent binds "\nObservation" (no colon): it stops there already
+    assert react_stop(react, ["\nObservation"]) == ("\nObservation",)
 
 
 def test_other_conversations_keep_their_stops() -> None:
@@ -96,7 +98,7 @@ def test_a_stop_given_as_a_string_is_one_stop(adapter: str) -> None:
     edge = ScriptedBackend([generation([-0.01])], name="e")
     cloud = ScriptedBackend([], name="c")
     if adapter == "langchain":
-        ChatConfidenceRouter(edge=edge, cloud=cloud).invoke("q", stop="END")
+        ChatConfidenceRouter(edge=edge, cloud=cloud).invoke("q", stop="END")  # type: ignore[arg-type]
     else:
         llm = ConfidenceRouterLLM(edge=edge, cloud=cloud)
         llm.chat([LIChatMessage(role="user", content="q")], stop="END")

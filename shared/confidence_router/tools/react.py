@@ -4,12 +4,13 @@ A ReAct agent (LlamaIndex's `ReActAgent`, LangChain's classic ReAct prompt) tell
 write `Thought:` / `Action:` / `Action Input:` and says the tool answers with `Observation:`.
 Small local models go on past the action and write the observation themselves, then the steps
 after it: tokens the agent throws away (it acts on the first action), paid for on both tiers.
-LangChain's `create_react_agent` binds this stop itself; LlamaIndex's `ReActAgent` does not.
-So the router adds it when a system message or the latest user message carries the
-instructions (a line beginning `Action Input:` and one beginning `Observation:`; a log of
-that shape pasted into the latest user message counts too). OpenAI's API takes at most 4
-stop sequences: a request that already has 4 keeps them as they are; and OpenAI's reasoning
-models (o1, o3, o4-mini, gpt-5, ...) take none, so a tier named like one is not sent it.
+LangChain's `create_react_agent` binds `\\nObservation` itself (a prefix of it: nothing is
+added then); LlamaIndex's `ReActAgent` binds none. So the router adds it when a system message
+or the latest user message carries the instructions (a line beginning `Action Input:` and one
+beginning `Observation:`; a log of that shape pasted into the latest user message counts too).
+OpenAI's API takes at most 4 stop sequences: a request that already has 4 keeps them as they
+are; and OpenAI's reasoning models (o1, o3, o4-mini, gpt-5, ...) take none, so a tier named
+like one is not sent it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def react_stop(
 ) -> tuple[str, ...] | None:
     """`stop`, with `REACT_STOP` added when the messages ask for ReAct steps."""
     given = tuple(stop or ())
-    if REACT_STOP in given or len(given) >= _MAX_STOPS or not asks_for_react(messages):
+    covered = any(s and REACT_STOP.startswith(s) for s in given)  # e.g. LangChain's own
+    if covered or len(given) >= _MAX_STOPS or not asks_for_react(messages):
         return given or None
     return (*given, REACT_STOP)
 
